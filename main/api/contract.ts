@@ -1,0 +1,252 @@
+/**
+ * The BLIP Studio API contract: the one interface between the untrusted renderer and the main process.
+ *
+ * main/api implements `StudioApi`, preload/ exposes it as `window.studio` (Electron), the serve-mode
+ * transport speaks it over HTTP + WebSocket, and the renderer consumes it without knowing which.
+ * This module is pure: it imports nothing and holds only types plus the name tables that the
+ * transports need to build their proxies (in the spirit of VS Code's ProxyChannel).
+ */
+
+// ---------------------------------------------------------------------------------------------
+// DTOs
+// ---------------------------------------------------------------------------------------------
+
+export type RunMode = 'electron' | 'serve' | 'cli';
+
+export interface AppInfo {
+  appName: string;
+  appVersion: string;
+  mode: RunMode;
+  /** Electron's version, or null outside Electron (serve mode, CLI). */
+  electronVersion: string | null;
+  nodeVersion: string;
+  onnxruntimeVersion: string;
+  sqliteVersion: string;
+  platform: string;
+  arch: string;
+  cpuCount: number;
+  totalMemoryBytes: number;
+  dataDir: string;
+  schemaVersion: number;
+}
+
+export interface LibraryCounts {
+  subjects: number;
+  photos: number;
+  generations: number;
+  models: number;
+}
+
+/** An ONNX Runtime execution provider as this machine's onnxruntime-node build reports it. */
+export interface BackendInfo {
+  /** The name ORT uses: 'cpu', 'webgpu', 'cuda', 'dml', 'coreml', 'tensorrt'... */
+  name: string;
+  /** Human label for the UI. */
+  label: string;
+  /** True when the binaries ship inside onnxruntime-node (no add-on needed). */
+  bundled: boolean;
+  /** True when a session can be created with it on this machine right now. */
+  available: boolean;
+  /** One sentence for the user: what it is, or what is missing and how to get it. */
+  note: string;
+}
+
+export type DeviceChoice = 'auto' | 'cpu' | 'webgpu' | 'cuda' | 'dml' | 'coreml';
+export const DEVICE_CHOICES = ['auto', 'cpu', 'webgpu', 'cuda', 'dml', 'coreml'] as const satisfies readonly DeviceChoice[];
+
+export type ThemePreference = 'system' | 'light' | 'dark';
+export const THEME_PREFERENCES = ['system', 'light', 'dark'] as const satisfies readonly ThemePreference[];
+
+export type SchedulerName = 'pndm' | 'ddim' | 'euler' | 'dpmpp2m' | 'dpmpp2m-karras';
+export const SCHEDULER_NAMES = ['pndm', 'ddim', 'euler', 'dpmpp2m', 'dpmpp2m-karras'] as const satisfies readonly SchedulerName[];
+
+export interface Settings {
+  theme: ThemePreference;
+  device: DeviceChoice;
+  /** Intra-op threads for ONNX Runtime; 0 means "one per core". */
+  threads: number;
+  defaultSteps: number;
+  defaultGuidance: number;
+  defaultScheduler: SchedulerName;
+}
+
+export type SettingsPatch = Partial<Settings>;
+
+export interface SubjectSummary {
+  id: number;
+  name: string;
+  category: string;
+  note: string;
+  /** Path of the cover thumbnail relative to the data folder, or null. */
+  coverPath: string | null;
+  photoCount: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export type SubjectSort = 'recent' | 'name';
+
+export interface SubjectQuery {
+  search?: string;
+  sort?: SubjectSort;
+}
+
+export interface GenerationSummary {
+  id: number;
+  subjectId: number | null;
+  prompt: string;
+  seed: number;
+  width: number;
+  height: number;
+  /** Path of the PNG relative to the data folder. */
+  imagePath: string;
+  createdAt: string;
+}
+
+export interface GenerationQuery {
+  subjectId?: number;
+  limit?: number;
+}
+
+export type ModelKind = 'blipdiffusion' | 'controlnet';
+export type ModelStatus = 'ready' | 'downloading' | 'converting' | 'invalid';
+
+export interface ModelSummary {
+  id: number;
+  name: string;
+  kind: ModelKind;
+  folder: string;
+  status: ModelStatus;
+  hash: string | null;
+}
+
+export interface DataFolderInfo {
+  path: string;
+  sizeBytes: number;
+  databaseBytes: number;
+}
+
+export interface RuntimeCheckRequest {
+  backend: string;
+}
+
+/** Outcome of running a tiny in-memory ONNX graph on one execution provider. */
+export interface RuntimeCheckResult {
+  backend: string;
+  ok: boolean;
+  /** Wall time of session creation + one run, in milliseconds. */
+  millis: number;
+  /** Largest |ORT − reference| over the outputs, or null when the run failed. */
+  maxAbsError: number | null;
+  message: string;
+}
+
+export type JobState = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
+
+export interface JobSummary {
+  id: string;
+  kind: string;
+  label: string;
+  state: JobState;
+  step: number;
+  totalSteps: number;
+  startedAt: string | null;
+  finishedAt: string | null;
+  /** Estimated milliseconds left, or null when unknown. */
+  etaMs: number | null;
+  /** Last message: what is happening, or why it failed. */
+  message: string;
+}
+
+export interface JobRef {
+  id: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Methods and events
+// ---------------------------------------------------------------------------------------------
+
+/** Everything the renderer may ask of main. Every method takes at most one plain-object argument. */
+export interface StudioApi {
+  getAppInfo(): Promise<AppInfo>;
+  getLibraryCounts(): Promise<LibraryCounts>;
+  getDataFolder(): Promise<DataFolderInfo>;
+  listBackends(): Promise<BackendInfo[]>;
+  checkRuntime(request: RuntimeCheckRequest): Promise<JobRef>;
+  getSettings(): Promise<Settings>;
+  updateSettings(patch: SettingsPatch): Promise<Settings>;
+  listSubjects(query: SubjectQuery): Promise<SubjectSummary[]>;
+  listGenerations(query: GenerationQuery): Promise<GenerationSummary[]>;
+  listModels(): Promise<ModelSummary[]>;
+  listJobs(): Promise<JobSummary[]>;
+  cancelJob(job: JobRef): Promise<void>;
+}
+
+/** Everything main may announce to the renderer. */
+export interface StudioEvents {
+  jobChanged: JobSummary;
+  settingsChanged: Settings;
+  libraryChanged: { what: 'subjects' | 'photos' | 'generations' | 'models' };
+}
+
+export type StudioMethod = keyof StudioApi;
+export type StudioEvent = keyof StudioEvents;
+export type StudioArgs<M extends StudioMethod> = Parameters<StudioApi[M]>;
+export type StudioResult<M extends StudioMethod> = Awaited<ReturnType<StudioApi[M]>>;
+
+/** The method names, for building proxies; `Exhaustive` below fails to compile if one is missing. */
+export const STUDIO_METHODS = [
+  'getAppInfo',
+  'getLibraryCounts',
+  'getDataFolder',
+  'listBackends',
+  'checkRuntime',
+  'getSettings',
+  'updateSettings',
+  'listSubjects',
+  'listGenerations',
+  'listModels',
+  'listJobs',
+  'cancelJob',
+] as const satisfies readonly StudioMethod[];
+
+export const STUDIO_EVENTS = ['jobChanged', 'settingsChanged', 'libraryChanged'] as const satisfies readonly StudioEvent[];
+
+type Exhaustive<All, Listed> = [Exclude<All, Listed>] extends [never] ? true : ['missing from the list:', Exclude<All, Listed>];
+export const METHODS_ARE_EXHAUSTIVE: Exhaustive<StudioMethod, (typeof STUDIO_METHODS)[number]> = true;
+export const EVENTS_ARE_EXHAUSTIVE: Exhaustive<StudioEvent, (typeof STUDIO_EVENTS)[number]> = true;
+
+export type StudioEventListener<E extends StudioEvent> = (payload: StudioEvents[E]) => void;
+
+/** What the renderer sees: the API plus event subscription. Same shape in Electron and serve mode. */
+export interface StudioBridge extends StudioApi {
+  on<E extends StudioEvent>(event: E, listener: StudioEventListener<E>): () => void;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors and wire names
+// ---------------------------------------------------------------------------------------------
+
+export type StudioErrorCode = 'invalid-request' | 'unknown-method' | 'not-found' | 'conflict' | 'unavailable' | 'cancelled' | 'internal';
+
+/** The error shape that crosses every transport. `message` is written for the user. */
+export interface StudioErrorPayload {
+  code: StudioErrorCode;
+  message: string;
+}
+
+/** Wire envelope for a call result, identical in IPC and HTTP. */
+export type StudioCallOutcome = { ok: true; value: unknown } | { ok: false; error: StudioErrorPayload };
+
+/** Electron IPC channel names: the only two channels the preload bridge uses. */
+export const IPC_CHANNELS = { call: 'studio:call', event: 'studio:event' } as const;
+
+/** Serve-mode routes (HTTP + WebSocket on 127.0.0.1). */
+export const SERVE_ROUTES = {
+  call: '/api/call/',
+  events: '/api/events',
+  files: '/files/',
+} as const;
+
+/** Electron's custom scheme for images in the data folder: `studio-file://data/<relative path>`. */
+export const FILE_PROTOCOL = { scheme: 'studio-file', host: 'data' } as const;
