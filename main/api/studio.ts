@@ -1,0 +1,163 @@
+/**
+ * The main-process implementation of `StudioApi`, shared by Electron, serve mode and the CLI: it owns
+ * the library database, the ORT worker and the job queues of one data folder, and announces changes as
+ * contract events. Transports call it only through `dispatchCall`, which validates every argument.
+ */
+import { cpus, totalmem } from 'node:os';
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import packageJson from '../../package.json' with { type: 'json' };
+import type {
+  AppInfo,
+  BackendInfo,
+  DataFolderInfo,
+  GenerationQuery,
+  JobRef,
+  JobSummary,
+  RunMode,
+  RuntimeCheckRequest,
+  SettingsPatch,
+  StudioApi,
+  StudioEvent,
+  StudioEvents,
+  SubjectQuery,
+} from './contract';
+import { StudioError } from './studio-error';
+import { LibraryStore } from '../library/library-store';
+import { JobQueue } from '../jobs/job-queue';
+import { RuntimeClient } from '../engine/runtime/runtime-client';
+import { folderSize } from '../files/folder-size';
+
+export type StudioEventListener = <E extends StudioEvent>(event: E, payload: StudioEvents[E]) => void;
+
+export interface StudioOptions {
+  dataDir: string;
+  mode: RunMode;
+  electronVersion?: string | null;
+}
+
+export interface Studio {
+  readonly api: StudioApi;
+  readonly dataDir: string;
+  onEvent(listener: StudioEventListener): () => void;
+  close(): Promise<void>;
+}
+
+export async function openStudio(options: StudioOptions): Promise<Studio> {
+  const dataDir = resolve(options.dataDir);
+  mkdirSync(dataDir, { recursive: true });
+  const library = LibraryStore.open(dataDir);
+  return new StudioService(dataDir, options, library);
+}
+
+class StudioService implements Studio {
+  readonly api: StudioApi;
+  readonly #listeners = new Set<StudioEventListener>();
+  readonly #queues = new Map<string, JobQueue>();
+  #runtime: RuntimeClient | null = null;
+  #closed = false;
+
+  constructor(
+    readonly dataDir: string,
+    private readonly options: StudioOptions,
+    private readonly library: LibraryStore,
+  ) {
+    this.api = this.#buildApi();
+  }
+
+  onEvent(listener: StudioEventListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const queue of this.#queues.values()) queue.cancelAll();
+    await Promise.all([...this.#queues.values()].map((q) => q.whenIdle()));
+    await this.#runtime?.close();
+    this.library.close();
+    this.#listeners.clear();
+  }
+
+  #emit<E extends StudioEvent>(event: E, payload: StudioEvents[E]): void {
+    for (const listener of this.#listeners) listener(event, payload);
+  }
+
+  #runtimeClient(): RuntimeClient {
+    if (this.#closed) throw new StudioError('unavailable', 'The studio is shutting down.');
+    this.#runtime ??= RuntimeClient.start({ threads: this.library.getSettings().threads });
+    return this.#runtime;
+  }
+
+  /** One serial queue per device, created on first use. */
+  #queue(device: string): JobQueue {
+    let queue = this.#queues.get(device);
+    if (!queue) {
+      queue = new JobQueue((job) => this.#emit('jobChanged', job));
+      this.#queues.set(device, queue);
+    }
+    return queue;
+  }
+
+  #allJobs(): JobSummary[] {
+    return [...this.#queues.values()].flatMap((q) => q.list());
+  }
+
+  #buildApi(): StudioApi {
+    return {
+      getAppInfo: async (): Promise<AppInfo> => ({
+        appName: packageJson.productName,
+        appVersion: packageJson.version,
+        mode: this.options.mode,
+        electronVersion: this.options.electronVersion ?? null,
+        nodeVersion: process.versions.node,
+        onnxruntimeVersion: await this.#runtimeClient().onnxruntimeVersion(),
+        sqliteVersion: this.library.sqliteVersion,
+        platform: process.platform,
+        arch: process.arch,
+        cpuCount: cpus().length,
+        totalMemoryBytes: totalmem(),
+        dataDir: this.dataDir,
+        schemaVersion: this.library.schemaVersion,
+      }),
+      getLibraryCounts: async () => this.library.counts(),
+      getDataFolder: async (): Promise<DataFolderInfo> => ({
+        path: this.dataDir,
+        sizeBytes: await folderSize(this.dataDir),
+        databaseBytes: await folderSize(this.library.databaseFile),
+      }),
+      listBackends: async (): Promise<BackendInfo[]> => this.#runtimeClient().listBackends(),
+      checkRuntime: async ({ backend }: RuntimeCheckRequest): Promise<JobRef> => {
+        const runtime = this.#runtimeClient();
+        const job = this.#queue(backend).submit({
+          kind: 'runtime-check',
+          label: `Check ${backend} execution provider`,
+          totalSteps: 1,
+          run: async (context) => {
+            context.progress(0, 1, `Running a test graph on ${backend}`);
+            const result = await runtime.checkBackend(backend);
+            if (!result.ok) throw new Error(result.message);
+            return result.message;
+          },
+        });
+        return { id: job.id };
+      },
+      getSettings: async () => this.library.getSettings(),
+      updateSettings: async (patch: SettingsPatch) => {
+        const settings = this.library.updateSettings(patch);
+        this.#emit('settingsChanged', settings);
+        return settings;
+      },
+      listSubjects: async (query: SubjectQuery) => this.library.listSubjects(query),
+      listGenerations: async (query: GenerationQuery) => this.library.listGenerations(query),
+      listModels: async () => this.library.listModels(),
+      listJobs: async () => this.#allJobs(),
+      cancelJob: async ({ id }: JobRef) => {
+        const queue = [...this.#queues.values()].find((q) => q.get(id) !== undefined);
+        if (!queue) throw new StudioError('not-found', `No job with id ${id}.`);
+        queue.cancel(id);
+      },
+    };
+  }
+}

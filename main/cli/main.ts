@@ -1,0 +1,24 @@
+/**
+ * The headless CLI over the same main-process code as the app: `npm run cli -- <command>` or
+ * `node out/main/cli.js <command>`. Each command has `--help`; `--json` prints machine-readable output.
+ */
+import { Command } from 'commander';
+import packageJson from '../../package.json' with { type: 'json' };
+import { defaultDataDir } from '../app-paths';
+import { registerInfoCommand } from './info-command';
+
+const program = new Command('blip-studio')
+  .description('BLIP Studio command line: the studio engine and library without the window.')
+  .version(packageJson.version)
+  .option('--data-dir <dir>', 'the app data folder (library, photos, results)', defaultDataDir())
+  .showHelpAfterError()
+  .configureHelp({ showGlobalOptions: true });
+
+registerInfoCommand(program);
+
+try {
+  await program.parseAsync();
+} catch (error) {
+  process.stderr.write(`blip-studio: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exitCode = 1;
+}

@@ -1,0 +1,119 @@
+/**
+ * Versioned schema migrations for the library database. Each migration runs in its own transaction
+ * together with the row that records it in `schema_version`, so a crash leaves either the old or the
+ * new schema, never half of one. A database written by a newer app version is refused, not touched.
+ */
+import type { Database } from 'better-sqlite3';
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+/** Append-only: never edit a released migration, add the next one. */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'subjects, photos, generations, models, settings',
+    sql: `
+      CREATE TABLE subjects (
+        id          INTEGER PRIMARY KEY,
+        name        TEXT NOT NULL CHECK (length(trim(name)) > 0),
+        category    TEXT NOT NULL CHECK (length(trim(category)) > 0),
+        note        TEXT NOT NULL DEFAULT '',
+        cover_photo_id INTEGER REFERENCES photos(id) ON DELETE SET NULL,
+        created_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        updated_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+      );
+      CREATE INDEX subjects_name ON subjects (name COLLATE NOCASE);
+
+      -- The image file itself lives content-addressed in the data folder (photos/<sha256[0:2]>/<sha256>.<ext>).
+      CREATE TABLE photos (
+        id          INTEGER PRIMARY KEY,
+        subject_id  INTEGER NOT NULL REFERENCES subjects(id) ON DELETE CASCADE,
+        sha256      TEXT NOT NULL CHECK (length(sha256) = 64),
+        file_path   TEXT NOT NULL,
+        thumb_path  TEXT,
+        width       INTEGER NOT NULL CHECK (width > 0),
+        height      INTEGER NOT NULL CHECK (height > 0),
+        bytes       INTEGER NOT NULL CHECK (bytes > 0),
+        weight      REAL NOT NULL DEFAULT 1.0 CHECK (weight >= 0),
+        created_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        UNIQUE (subject_id, sha256)
+      );
+      CREATE INDEX photos_subject ON photos (subject_id);
+
+      CREATE TABLE models (
+        id          INTEGER PRIMARY KEY,
+        name        TEXT NOT NULL,
+        kind        TEXT NOT NULL CHECK (kind IN ('blipdiffusion', 'controlnet')),
+        folder      TEXT NOT NULL UNIQUE,
+        hash        TEXT,
+        status      TEXT NOT NULL CHECK (status IN ('ready', 'downloading', 'converting', 'invalid')),
+        created_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+      );
+
+      CREATE TABLE generations (
+        id          INTEGER PRIMARY KEY,
+        subject_id  INTEGER REFERENCES subjects(id) ON DELETE SET NULL,
+        model_id    INTEGER REFERENCES models(id) ON DELETE SET NULL,
+        parent_id   INTEGER REFERENCES generations(id) ON DELETE SET NULL,
+        recipe_json TEXT NOT NULL CHECK (json_valid(recipe_json)),
+        prompt      TEXT NOT NULL,
+        seed        INTEGER NOT NULL,
+        width       INTEGER NOT NULL CHECK (width > 0),
+        height      INTEGER NOT NULL CHECK (height > 0),
+        image_path  TEXT NOT NULL,
+        created_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+      );
+      CREATE INDEX generations_subject ON generations (subject_id, created_at);
+      CREATE INDEX generations_created ON generations (created_at);
+
+      CREATE TABLE settings (
+        key         TEXT PRIMARY KEY,
+        value_json  TEXT NOT NULL CHECK (json_valid(value_json))
+      );
+    `,
+  },
+];
+
+export const LATEST_SCHEMA_VERSION = Math.max(...MIGRATIONS.map((m) => m.version));
+
+export class DatabaseTooNewError extends Error {
+  constructor(readonly found: number, readonly known: number, file: string) {
+    super(
+      `The library at ${file} was written by a newer BLIP Studio (schema version ${found}; this version knows up to ${known}). ` +
+        'Update BLIP Studio, or choose another data folder. Nothing was changed.',
+    );
+    this.name = 'DatabaseTooNewError';
+  }
+}
+
+/** The highest applied version, 0 for a new database. */
+export function currentSchemaVersion(db: Database): number {
+  db.exec(`CREATE TABLE IF NOT EXISTS schema_version (
+    version    INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL,
+    applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+  )`);
+  const row = db.prepare('SELECT max(version) AS version FROM schema_version').get() as { version: number | null };
+  return row.version ?? 0;
+}
+
+/** Applies every pending migration in order; returns the versions applied. */
+export function migrate(db: Database, migrations: readonly Migration[] = MIGRATIONS): number[] {
+  const known = Math.max(0, ...migrations.map((m) => m.version));
+  const current = currentSchemaVersion(db);
+  if (current > known) throw new DatabaseTooNewError(current, known, db.name);
+  const applied: number[] = [];
+  for (const migration of [...migrations].sort((a, b) => a.version - b.version)) {
+    if (migration.version <= current) continue;
+    db.transaction(() => {
+      db.exec(migration.sql);
+      db.prepare('INSERT INTO schema_version (version, name) VALUES (?, ?)').run(migration.version, migration.name);
+    }).immediate();
+    applied.push(migration.version);
+  }
+  return applied;
+}

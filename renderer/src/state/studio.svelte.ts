@@ -1,0 +1,98 @@
+import { createContext } from 'svelte';
+import { observeBridge } from '../transport/observe-bridge';
+import type { Transport } from '../transport/transport';
+import { AppState } from './app.svelte';
+import { ConnectionState } from './connection.svelte';
+import { JobsState } from './jobs.svelte';
+import { LibraryState } from './library.svelte';
+import { SettingsState } from './settings.svelte';
+import { SystemState } from './system.svelte';
+import { ThemeState } from './theme.svelte';
+import type { ViewId } from './views';
+
+/** Where an empty screen should send the user next, given what exists so far. */
+export interface NextStep {
+  readonly view: ViewId;
+  readonly label: string;
+}
+
+/**
+ * The renderer's state, built once from the transport picked at start-up. Components get it from
+ * context (`getStudio()`), send intents to its parts and render what they hold.
+ */
+export class Studio {
+  readonly connection: ConnectionState;
+  readonly app: AppState;
+  readonly settings: SettingsState;
+  readonly theme: ThemeState;
+  readonly jobs: JobsState;
+  readonly library: LibraryState;
+  readonly system: SystemState;
+  readonly #transport: Transport;
+
+  constructor(transport: Transport, scope: Window & typeof globalThis) {
+    this.#transport = transport;
+    this.connection = new ConnectionState(transport.link);
+    const bridge = observeBridge(transport.bridge, this.connection);
+    this.app = new AppState({
+      location: scope.location,
+      history: scope.history,
+      addEventListener: (type, listener) => scope.addEventListener(type, listener),
+      removeEventListener: (type, listener) => scope.removeEventListener(type, listener),
+      userAgent: scope.navigator.userAgent,
+    });
+    this.settings = new SettingsState(bridge);
+    this.theme = new ThemeState(this.settings, {
+      matchMedia: (query) => scope.matchMedia(query),
+      root: scope.document.documentElement,
+      storage: safeLocalStorage(scope),
+    });
+    this.jobs = new JobsState(bridge);
+    this.library = new LibraryState(bridge);
+    this.system = new SystemState(bridge, this.jobs, (text) => scope.navigator.clipboard.writeText(text));
+  }
+
+  readonly nextStep: NextStep = $derived.by(() => {
+    if (!this.library.hasReadyModel) return { view: 'settings', label: 'Open Models & Settings' };
+    if (this.library.subjectCount === 0) return { view: 'subjects', label: 'Go to Subjects' };
+    return { view: 'generate', label: 'Go to Generate' };
+  });
+
+  /** The URL an `<img>` uses for a path relative to the data folder. */
+  fileUrl = (relativePath: string): string => this.#transport.fileUrl(relativePath);
+
+  /** Subscribes to events, loads everything, and returns the cleanup. */
+  start(): () => void {
+    const stops = [
+      this.app.connect(),
+      this.theme.connect(),
+      this.connection.connect(() => this.refresh()),
+      this.settings.connect(),
+      this.jobs.connect(),
+      this.library.connect(),
+    ];
+    void this.refresh();
+    return () => {
+      for (const stop of stops.reverse()) stop();
+      this.#transport.close();
+    };
+  }
+
+  /** Reloads everything the app shows. */
+  async refresh(): Promise<void> {
+    await Promise.all([this.settings.load(), this.jobs.load(), this.library.load(), this.system.load()]);
+  }
+}
+
+function safeLocalStorage(scope: Window & typeof globalThis): Storage | null {
+  try {
+    return scope.localStorage;
+  } catch {
+    return null;
+  }
+}
+
+const [getStudio, setStudio] = createContext<Studio>();
+
+/** The Studio of the enclosing `App`; call during component initialisation. */
+export { getStudio, setStudio };

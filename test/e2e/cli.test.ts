@@ -1,0 +1,64 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { requireBuild, runCli } from '../helpers/built-app';
+import { makeTempDir } from '../helpers/temp-dir';
+
+let data: ReturnType<typeof makeTempDir>;
+beforeAll(() => {
+  requireBuild();
+  data = makeTempDir('blip-cli-');
+});
+afterAll(() => data.remove());
+
+describe('CLI', () => {
+  it('info --json reports versions, the data folder, backends and library counts', () => {
+    const result = runCli(['--data-dir', data.path, 'info', '--json']);
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+    const report = JSON.parse(result.stdout);
+    expect(report.app).toMatchObject({ appName: 'BLIP Studio', mode: 'cli', dataDir: data.path, electronVersion: null, schemaVersion: 1 });
+    expect(report.app.onnxruntimeVersion).toMatch(/^1\.30\./);
+    expect(report.app.sqliteVersion).toMatch(/^3\./);
+    expect(report.backends).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'cpu', available: true, bundled: true })]));
+    expect(report.library).toEqual({ subjects: 0, photos: 0, generations: 0, models: 0 });
+    expect(existsSync(join(data.path, 'library.sqlite'))).toBe(true);
+  });
+
+  it('info prints a readable summary', () => {
+    const result = runCli(['--data-dir', data.path, 'info']);
+    expect(result.status).toBe(0);
+    expect(result.stdout).toContain(`data folder   ${data.path}`);
+    expect(result.stdout).toMatch(/Execution providers\n\s+✓ cpu/);
+    expect(result.stdout).toContain('0 subjects, 0 photos, 0 generations, 0 models');
+  });
+
+  it('has --help for the program and for every command', () => {
+    const top = runCli(['--help']);
+    expect(top.status).toBe(0);
+    expect(top.stdout).toMatch(/Usage: blip-studio/);
+    expect(top.stdout).toMatch(/info\s+Show versions/);
+    const info = runCli(['info', '--help']);
+    expect(info.status).toBe(0);
+    expect(info.stdout).toMatch(/--json/);
+    expect(info.stdout).toMatch(/--data-dir/);
+  });
+
+  it('fails clearly on an unknown command', () => {
+    const result = runCli(['frobnicate']);
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toMatch(/unknown command 'frobnicate'/);
+  });
+
+  it('refuses a library from a newer version without touching it', async () => {
+    const newer = makeTempDir('blip-cli-newer-');
+    const { default: Database } = await import('better-sqlite3');
+    const db = new Database(join(newer.path, 'library.sqlite'));
+    db.exec("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL DEFAULT ''); INSERT INTO schema_version (version, name) VALUES (99, 'future')");
+    db.close();
+    const result = runCli(['--data-dir', newer.path, 'info']);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/newer BLIP Studio \(schema version 99; this version knows up to 1\)/);
+    newer.remove();
+  });
+});
