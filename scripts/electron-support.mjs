@@ -6,7 +6,8 @@
 // Electron, a private copy of the package is rebuilt once per Electron / better-sqlite3 version under
 // node_modules/.cache/blip-studio/, and `npm start` hands its path to the app in BLIP_SQLITE_BINDING
 // (passed to better-sqlite3 as `nativeBinding`). Packaged apps need neither: electron-builder rebuilds
-// in place for Electron. onnxruntime-node and sharp use N-API (ABI-stable) and run in both unchanged.
+// the add-on for Electron while packaging (scripts/dist.mjs puts Node's build back afterwards).
+// onnxruntime-node and sharp use N-API (ABI-stable) and run in both unchanged.
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, sep } from 'node:path';

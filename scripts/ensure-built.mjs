@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const outputs = ['out/main/cli.js', 'out/main/serve.js', 'out/main/ort-worker.js', 'out/preload/index.cjs', 'out/renderer/index.html'];
+const outputs = ['out/main/electron.js', 'out/main/cli.js', 'out/main/serve.js', 'out/main/ort-worker.js', 'out/preload/index.cjs', 'out/renderer/index.html'];
 const sources = ['main', 'preload', 'renderer', 'resources', 'package.json', 'vite.config.ts', 'scripts/build.mjs'];
 
 function newestMtime(path) {

@@ -1,6 +1,7 @@
 // `npm run setup:cuda`: adds ONNX Runtime's CUDA 12 execution provider to onnxruntime-node on Linux x64
 // (the add-on is too large for npm, so it comes from NuGet). Other platforms already have their GPU
-// provider built in. .npmrc sets onnxruntime-node-install=skip so plain `npm install` never fetches it.
+// provider built in. Plain `npm install` never fetches it (package.json's allowScripts denies
+// onnxruntime-node's install script), so installs stay offline-safe.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -32,7 +33,7 @@ if (!force && !hasNvidiaDriver()) {
 }
 
 console.log('Downloading the CUDA 12 execution provider for onnxruntime-node (several hundred MB)...');
-// The installer reads npm's config before its argv, and npm exports .npmrc's "skip" to child processes.
+// The installer reads npm's config before its argv: a "skip" from any .npmrc must not win here.
 const { npm_config_onnxruntime_node_install: _skip, ...inherited } = process.env;
 const result = spawnSync(process.execPath, [join(ortDir, 'script/install.js'), '--onnxruntime-node-install=cuda12'], {
   cwd: ortDir,

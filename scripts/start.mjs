@@ -22,19 +22,17 @@ function runNodeScript(script, args = []) {
 runNodeScript('scripts/ensure-built.mjs');
 if (!existsSync(join(root, 'out/main/electron.js'))) runNodeScript('scripts/build.mjs', ['--quiet']);
 
-if (electronExecutable() === null) {
-  console.log(`Downloading Electron ${electronVersion()}...`);
-  const result = installElectronBinary({ timeoutMs: DOWNLOAD_TIMEOUT_MS });
-  const executable = electronExecutable();
-  if (!result.ok || executable === null) {
-    fail(
-      `the Electron binary is missing and could not be downloaded${result.ok ? '' : ` (${result.detail})`}.\n` +
-        'Connect to the internet and run `npm start` again (behind a proxy or mirror, see ELECTRON_MIRROR in the Electron docs).\n' +
-        'Without Electron you can still use the browser UI (`npm run serve`) and the CLI (`npm run cli`).',
-    );
-  }
-}
+// install.js returns at once when the right version is already unpacked, and replaces a stale one.
+if (electronExecutable() === null) console.log(`Downloading Electron ${electronVersion()}...`);
+const install = installElectronBinary({ timeoutMs: DOWNLOAD_TIMEOUT_MS });
 const executable = electronExecutable();
+if (!install.ok || executable === null) {
+  fail(
+    `the Electron binary is missing and could not be downloaded${install.ok ? '' : ` (${install.detail})`}.\n` +
+      'Connect to the internet and run `npm start` again (behind a proxy or mirror, see ELECTRON_MIRROR in the Electron docs).\n' +
+      'Without Electron you can still use the browser UI (`npm run serve`) and the CLI (`npm run cli`).',
+  );
+}
 
 let sqliteBinding;
 try {

@@ -6,6 +6,7 @@ import { Command } from 'commander';
 import packageJson from '../../package.json' with { type: 'json' };
 import { defaultDataDir } from '../app-paths';
 import { registerInfoCommand } from './info-command';
+import { registerBenchCommand } from './bench-command';
 
 const program = new Command('blip-studio')
   .description('BLIP Studio command line: the studio engine and library without the window.')
@@ -15,6 +16,7 @@ const program = new Command('blip-studio')
   .configureHelp({ showGlobalOptions: true });
 
 registerInfoCommand(program);
+registerBenchCommand(program);
 
 try {
   await program.parseAsync();

@@ -1,7 +1,7 @@
 /**
- * Session- and contents-level hardening of the window: permissions refused, network egress cancelled,
- * navigation pinned to the renderer bundle, new windows and <webview> refused. The decisions themselves
- * live in ./policy (pure, unit-tested); this module only wires them to Electron.
+ * Session- and contents-level hardening of the window: permissions refused, the page's network
+ * requests cancelled, navigation pinned to the renderer bundle, new windows and <webview> refused.
+ * The decisions themselves live in ./policy (pure, unit-tested); this module wires them to Electron.
  */
 import { shell, type Session, type WebContents } from 'electron';
 import { decideNavigation, decideWindowOpen, isPermissionGranted, isRequestAllowed } from './policy';
@@ -17,9 +17,9 @@ export function hardenSession(session: Session): void {
   });
   session.setPermissionCheckHandler((_contents, permission, requestingOrigin) => isPermissionGranted(permission, requestingOrigin));
   session.setDevicePermissionHandler(() => false);
-  // The CSP already forbids remote loads; this also stops anything that slips past it (defence in depth).
+  // The CSP already forbids remote loads from the page; this also stops anything that slips past it.
   session.webRequest.onBeforeRequest((details, callback) => {
-    callback({ cancel: !isRequestAllowed(details.url) });
+    callback({ cancel: !isRequestAllowed(details.url, details.webContentsId !== undefined) });
   });
 }
 

@@ -90,8 +90,13 @@ export function isPermissionGranted(permission: string, requester: string | unde
   return GRANTED_PERMISSIONS.has(permission) && requester !== undefined && isRendererUrl(requester);
 }
 
-/** Requests from the renderer's session that may proceed: bundle, data files, inline data, devtools. */
-export function isRequestAllowed(url: string): boolean {
+/**
+ * Whether a request in the default session may proceed. Pages (`fromPage`) reach only the bundle, data
+ * files, inline data and devtools; requests main makes itself (Electron's `net`) are not the page's
+ * and pass (model downloads, for instance).
+ */
+export function isRequestAllowed(url: string, fromPage: boolean): boolean {
+  if (!fromPage) return true;
   const parsed = parseUrl(url);
   return parsed !== null && RENDERER_REACHABLE_SCHEMES.has(parsed.protocol);
 }

@@ -17,7 +17,10 @@ export function databasePath(dataDir: string): string {
 
 export function openDatabase(dataDir: string): Database {
   mkdirSync(dataDir, { recursive: true });
-  const db = new BetterSqlite3(databasePath(dataDir));
+  // Under `npm start`, Electron loads a better-sqlite3 build made for its own ABI, kept apart from
+  // node_modules' Node build (scripts/electron-support.mjs); everywhere else the default binding is right.
+  const electronBinding = process.versions.electron ? process.env.BLIP_SQLITE_BINDING : undefined;
+  const db = new BetterSqlite3(databasePath(dataDir), electronBinding ? { nativeBinding: electronBinding } : {});
   try {
     db.pragma('journal_mode = WAL');
     db.pragma('foreign_keys = ON');

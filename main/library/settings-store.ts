@@ -18,14 +18,14 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
 
 export function readSettings(db: Database): Settings {
   const rows = db.prepare('SELECT key, value_json FROM settings').all() as { key: string; value_json: string }[];
-  const settings: Settings = { ...DEFAULT_SETTINGS };
+  const stored: Record<string, unknown> = {};
   for (const { key, value_json } of rows) {
-    if (!(key in settings)) continue;
-    const field = settingsSchema.shape[key as keyof Settings];
-    const parsed = field.safeParse(JSON.parse(value_json));
-    if (parsed.success) (settings as Record<string, unknown>)[key] = parsed.data;
+    if (!Object.hasOwn(DEFAULT_SETTINGS, key)) continue;
+    const parsed = settingsSchema.shape[key as keyof Settings].safeParse(JSON.parse(value_json));
+    if (parsed.success) stored[key] = parsed.data;
   }
-  return settings;
+  // Every stored value was validated field by field above; the merge keeps defaults for the rest.
+  return settingsSchema.parse({ ...DEFAULT_SETTINGS, ...stored });
 }
 
 export function writeSettings(db: Database, patch: SettingsPatch): Settings {

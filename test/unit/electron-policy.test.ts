@@ -72,13 +72,17 @@ describe('permissions', () => {
 });
 
 describe('network requests', () => {
-  it('lets through the bundle, data files and inline data only', () => {
+  it('lets pages reach the bundle, data files and inline data only', () => {
     for (const url of ['app://studio/index.html', 'studio-file://data/photos/1.png', 'data:image/png;base64,AAAA', 'blob:app://studio/1234', 'devtools://devtools/x']) {
-      expect(isRequestAllowed(url), url).toBe(true);
+      expect(isRequestAllowed(url, true), url).toBe(true);
     }
     for (const url of ['https://example.com/', 'http://127.0.0.1:8080/', 'ws://127.0.0.1/', 'file:///etc/passwd', 'ftp://x/', 'garbage']) {
-      expect(isRequestAllowed(url), url).toBe(false);
+      expect(isRequestAllowed(url, true), url).toBe(false);
     }
+  });
+
+  it('leaves requests that main makes itself alone', () => {
+    expect(isRequestAllowed('https://huggingface.co/model.safetensors', false)).toBe(true);
   });
 });
 

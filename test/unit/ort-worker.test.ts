@@ -117,6 +117,12 @@ describe('locateWorkerFile', () => {
     expect(locateWorkerFile('file:///app/out/main/electron.js', only('/app/out/main/ort-worker.js'))).toBe('/app/out/main/ort-worker.js');
   });
 
+  it('loads the worker from app.asar.unpacked in a packaged app', () => {
+    const packaged = 'file:///opt/BLIP%20Studio/resources/app.asar/out/main/electron.js';
+    const exists = only('/opt/BLIP Studio/resources/app.asar/out/main/ort-worker.js', '/opt/BLIP Studio/resources/app.asar.unpacked/out/main/ort-worker.js');
+    expect(locateWorkerFile(packaged, exists)).toBe('/opt/BLIP Studio/resources/app.asar.unpacked/out/main/ort-worker.js');
+  });
+
   it('falls back to <package root>/out/main when running from sources', () => {
     const exists = only('/repo/package.json', '/repo/out/main/ort-worker.js');
     expect(locateWorkerFile('file:///repo/main/engine/runtime/runtime-client.ts', exists)).toBe('/repo/out/main/ort-worker.js');

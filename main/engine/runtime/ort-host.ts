@@ -4,6 +4,9 @@
  * build has and whether they work here, the ORT version, and self-test runs of the smoke graphs.
  */
 import * as ort from 'onnxruntime-node';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import type { BackendInfo, RuntimeCheckResult } from '../../api/contract';
 import { encodeModel } from '../graph/onnx-writer';
 import { buildMatMulChainModel, buildSmokeCase, matMulChainInput, maxAbsDifference, type Float32TensorValue } from '../graph/smoke-graph';
@@ -14,6 +17,12 @@ export const SMOKE_TOLERANCE = 1e-5;
 
 interface BackendSpec {
   label: string;
+  /**
+   * For add-on providers: the shared-library base name ORT loads (e.g. `onnxruntime_providers_cuda`).
+   * When it is not in onnxruntime-node's binary folder the add-on is not installed, and probing it would
+   * only print ORT's load errors to the terminal.
+   */
+  addOnLibrary?: string;
   /** What goes into `SessionOptions.executionProviders`. */
   executionProvider: ort.InferenceSession.ExecutionProviderConfig;
   /** The note when it works. */
@@ -39,6 +48,7 @@ export const EXECUTION_PROVIDERS: Readonly<Record<string, Readonly<BackendSpec>>
   cuda: Object.freeze({
     label: 'NVIDIA CUDA',
     executionProvider: 'cuda',
+    addOnLibrary: 'onnxruntime_providers_cuda',
     about: 'Runs on an NVIDIA GPU through the CUDA 12 add-on.',
     remedy:
       'CUDA is an add-on: run `npm run setup:cuda` (onnxruntime-node installer with --onnxruntime-node-install=cuda12); it needs an NVIDIA driver, CUDA 12 and cuDNN 9.',
@@ -46,6 +56,7 @@ export const EXECUTION_PROVIDERS: Readonly<Record<string, Readonly<BackendSpec>>
   tensorrt: Object.freeze({
     label: 'NVIDIA TensorRT',
     executionProvider: 'tensorrt',
+    addOnLibrary: 'onnxruntime_providers_tensorrt',
     about: 'Runs on an NVIDIA GPU through TensorRT.',
     remedy: 'TensorRT is an add-on: install the CUDA add-on (`npm run setup:cuda`) and TensorRT 10 libraries.',
   }),
@@ -161,6 +172,11 @@ export class OrtHost {
   /** Whether a session of the smoke graph can be created with this provider alone. */
   #probe(backend: string): Promise<Availability> {
     let pending = this.#availability.get(backend);
+    const addOn = specFor(backend).addOnLibrary;
+    if (!pending && addOn !== undefined && !addOnInstalled(addOn)) {
+      pending = Promise.resolve('the add-on is not installed');
+      this.#availability.set(backend, pending);
+    }
     if (!pending) {
       pending = this.#createSession(backend, encodeModel(buildSmokeCase().model)).then(
         async (session) => {
@@ -192,6 +208,17 @@ export class OrtHost {
     if (this.#threads > 0) options.intraOpNumThreads = this.#threads;
     return ort.InferenceSession.create(model, options);
   }
+}
+
+/** onnxruntime-node's native folder, where add-on provider libraries are installed next to the binding. */
+function ortBinaryFolder(): string {
+  const packageRoot = dirname(createRequire(import.meta.url).resolve('onnxruntime-node/package.json'));
+  return join(packageRoot, 'bin', 'napi-v6', process.platform, process.arch);
+}
+
+function addOnInstalled(libraryBaseName: string): boolean {
+  const fileName = process.platform === 'win32' ? `${libraryBaseName}.dll` : process.platform === 'darwin' ? `lib${libraryBaseName}.dylib` : `lib${libraryBaseName}.so`;
+  return existsSync(join(ortBinaryFolder(), fileName));
 }
 
 function specFor(backend: string): Readonly<BackendSpec> {

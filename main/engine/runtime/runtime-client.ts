@@ -131,6 +131,10 @@ export class RuntimeClient {
  */
 export function locateWorkerFile(moduleUrl: string, fileExists: (path: string) => boolean = existsSync): string {
   const sibling = fileURLToPath(new URL('./ort-worker.js', moduleUrl));
+  // In a packaged app the worker is unpacked from the asar archive (electron-builder.yml asarUnpack):
+  // worker_threads load real files, and ORT's native binding must sit on disk beside it.
+  const unpacked = sibling.replace(/([\\/])app\.asar([\\/])/, '$1app.asar.unpacked$2');
+  if (unpacked !== sibling && fileExists(unpacked)) return unpacked;
   if (fileExists(sibling)) return sibling;
   let dir = dirname(fileURLToPath(moduleUrl));
   while (!fileExists(join(dir, 'package.json'))) {

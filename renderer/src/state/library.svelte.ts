@@ -35,9 +35,18 @@ export class LibraryState {
     this.counts = new Resource(() => bridge.getLibraryCounts());
   }
 
-  readonly hasReadyModel = $derived(this.models.value?.some((model) => model.status === 'ready') ?? false);
-  readonly subjectCount = $derived(this.counts.value?.subjects ?? this.subjects.value?.length ?? 0);
-  readonly generationCount = $derived(this.counts.value?.generations ?? this.generations.value?.length ?? 0);
+  /** At least one model is installed and verified. */
+  get hasReadyModel(): boolean {
+    return this.models.value?.some((model) => model.status === 'ready') ?? false;
+  }
+
+  get subjectCount(): number {
+    return this.counts.value?.subjects ?? this.subjects.value?.length ?? 0;
+  }
+
+  get generationCount(): number {
+    return this.counts.value?.generations ?? this.generations.value?.length ?? 0;
+  }
 
   get search(): string {
     return this.#search;

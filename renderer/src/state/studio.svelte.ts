@@ -1,4 +1,4 @@
-import { createContext } from 'svelte';
+import { getContext, hasContext } from 'svelte';
 import { observeBridge } from '../transport/observe-bridge';
 import type { Transport } from '../transport/transport';
 import { AppState } from './app.svelte';
@@ -29,6 +29,7 @@ export class Studio {
   readonly library: LibraryState;
   readonly system: SystemState;
   readonly #transport: Transport;
+  #refreshing = $state(false);
 
   constructor(transport: Transport, scope: Window & typeof globalThis) {
     this.#transport = transport;
@@ -78,9 +79,19 @@ export class Studio {
     };
   }
 
-  /** Reloads everything the app shows. */
+  /** True while `refresh` runs. */
+  get refreshing(): boolean {
+    return this.#refreshing;
+  }
+
+  /** Reloads everything the app shows. Failures land in each part's `error`, never here. */
   async refresh(): Promise<void> {
-    await Promise.all([this.settings.load(), this.jobs.load(), this.library.load(), this.system.load()]);
+    this.#refreshing = true;
+    try {
+      await Promise.all([this.settings.load(), this.jobs.load(), this.library.load(), this.system.load()]);
+    } finally {
+      this.#refreshing = false;
+    }
   }
 }
 
@@ -92,7 +103,15 @@ function safeLocalStorage(scope: Window & typeof globalThis): Storage | null {
   }
 }
 
-const [getStudio, setStudio] = createContext<Studio>();
+const STUDIO_KEY: unique symbol = Symbol('blip-studio');
 
-/** The Studio of the enclosing `App`; call during component initialisation. */
-export { getStudio, setStudio };
+/** The context map to `mount` the app with, so every component can call `getStudio()`. */
+export function studioContext(studio: Studio): Map<typeof STUDIO_KEY, Studio> {
+  return new Map([[STUDIO_KEY, studio]]);
+}
+
+/** The app's Studio; call during component initialisation. */
+export function getStudio(): Studio {
+  if (!hasContext(STUDIO_KEY)) throw new Error('getStudio() was called outside the app (mount it with studioContext).');
+  return getContext<Studio>(STUDIO_KEY);
+}

@@ -1,6 +1,6 @@
 import type { AppInfo, BackendInfo, DataFolderInfo, JobSummary, StudioBridge } from '../contract';
 import { toStudioError, type StudioError } from '../transport/studio-error';
-import type { JobsState } from './jobs.svelte';
+import { isActive, type JobsState } from './jobs.svelte';
 import { Resource } from './resource.svelte';
 
 /** How long "Copied" shows after copying the data folder path. */
@@ -12,6 +12,10 @@ export interface BackendCheck {
   readonly starting: boolean;
   readonly job: JobSummary | undefined;
   readonly error: StudioError | null;
+  /** Starting, queued or running: another check would only queue behind it. */
+  readonly busy: boolean;
+  /** A check for this backend has ended (passed, failed or cancelled). */
+  readonly finished: boolean;
 }
 
 interface CheckRecord {
@@ -77,9 +81,11 @@ export class SystemState {
 
   checkOf(backend: string): BackendCheck {
     const record = this.#checks[backend];
-    if (record === undefined) return { starting: false, job: undefined, error: null };
+    if (record === undefined) return { starting: false, job: undefined, error: null, busy: false, finished: false };
     const job = record.jobId === null ? undefined : this.#jobs.byId(record.jobId);
-    return { starting: record.starting || (record.jobId !== null && job === undefined), job, error: record.error };
+    const starting = record.starting || (record.jobId !== null && job === undefined);
+    const active = job !== undefined && isActive(job);
+    return { starting, job, error: record.error, busy: starting || active, finished: job !== undefined && !active };
   }
 
   /** Starts a device check; its progress and result arrive as job events. */

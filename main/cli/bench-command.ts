@@ -1,0 +1,154 @@
+/**
+ * `npm run bench` (`cli bench`): speed and memory figures of this machine as JSON with machine info,
+ * written to bench/results/. Ratios are measured in the same run so they compare like with like.
+ * Later engine issues add UNet/VAE/ControlNet and fine-tune rows here.
+ */
+import type { Command } from 'commander';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, hostname, totalmem, freemem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import packageJson from '../../package.json' with { type: 'json' };
+import { RuntimeClient } from '../engine/runtime/runtime-client';
+import { openStudio } from '../api/studio';
+import { dispatchCall } from '../api/dispatch';
+
+interface BenchOptions {
+  out: string;
+  quick?: boolean;
+  json?: boolean;
+}
+
+export function registerBenchCommand(program: Command): void {
+  program
+    .command('bench')
+    .description('Measure the runtime on this machine and write JSON results (with machine info) to bench/results/.')
+    .option('--out <dir>', 'folder for the JSON results', 'bench/results')
+    .option('--quick', 'shorter runs (for a smoke check of the benchmark itself)')
+    .option('--json', 'print the results as JSON instead of a summary')
+    .action(async (options: BenchOptions, command: Command) => {
+      const { dataDir } = command.optsWithGlobals<{ dataDir: string }>();
+      const results = await runBench(dataDir, options.quick === true);
+      mkdirSync(resolve(options.out), { recursive: true });
+      const file = join(resolve(options.out), `${results.startedAt.replace(/[:.]/g, '-')}-${hostname()}.json`);
+      writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
+      process.stdout.write(options.json ? `${JSON.stringify(results, null, 2)}\n` : `${formatSummary(results)}\nwritten to ${file}\n`);
+    });
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** Largest delay of a 10 ms interval timer while `work` runs: how blocked the main thread was. */
+async function measureEventLoopLag<T>(work: () => Promise<T>): Promise<{ value: T; maxLagMs: number; ticks: number }> {
+  let last = performance.now();
+  let maxLagMs = 0;
+  let ticks = 0;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    maxLagMs = Math.max(maxLagMs, now - last - 10);
+    last = now;
+    ticks += 1;
+  }, 10);
+  try {
+    const value = await work();
+    return { value, maxLagMs, ticks };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+async function runBench(dataDir: string, quick: boolean) {
+  const startedAt = new Date().toISOString();
+  const rssBefore = process.memoryUsage().rss;
+
+  const startBegin = performance.now();
+  const runtime = RuntimeClient.start();
+  await runtime.ping();
+  const workerStartMs = performance.now() - startBegin;
+
+  try {
+    const smokeMs: number[] = [];
+    let smokeMaxError = 0;
+    for (let i = 0; i < (quick ? 5 : 30); i++) {
+      const result = await runtime.checkBackend('cpu');
+      if (!result.ok) throw new Error(result.message);
+      smokeMs.push(result.millis);
+      smokeMaxError = Math.max(smokeMaxError, result.maxAbsError ?? Infinity);
+    }
+
+    const size = quick ? 256 : 1024;
+    const layers = quick ? 4 : 32;
+    const idle = await measureEventLoopLag(() => new Promise((r) => setTimeout(r, quick ? 200 : 1000)));
+    const loaded = await measureEventLoopLag(() => runtime.benchmark({ backend: 'cpu', size, layers, minMillis: quick ? 200 : 2000 }));
+    const flopsPerRun = 2 * size * size * size * layers;
+
+    const studio = await openStudio({ dataDir, mode: 'cli' });
+    const callMs: number[] = [];
+    try {
+      for (let i = 0; i < (quick ? 50 : 500); i++) {
+        const begin = performance.now();
+        const outcome = await dispatchCall(studio.api, 'getLibraryCounts', []);
+        callMs.push(performance.now() - begin);
+        if (!outcome.ok) throw new Error(outcome.error.message);
+      }
+    } finally {
+      await studio.close();
+    }
+
+    return {
+      benchmark: 'blip-studio foundation',
+      startedAt,
+      quick,
+      machine: {
+        hostname: hostname(),
+        platform: process.platform,
+        arch: process.arch,
+        cpuModel: cpus()[0]?.model ?? 'unknown',
+        cpuCount: cpus().length,
+        totalMemoryBytes: totalmem(),
+        freeMemoryBytes: freemem(),
+        node: process.versions.node,
+        onnxruntime: await runtime.onnxruntimeVersion(),
+        app: packageJson.version,
+      },
+      results: {
+        workerStartMs,
+        smokeGraphCpu: { runs: smokeMs.length, medianMs: median(smokeMs), maxAbsError: smokeMaxError },
+        matMulChainCpu: {
+          size,
+          layers,
+          runs: loaded.value.runs,
+          sessionCreateMs: loaded.value.createMillis,
+          meanRunMs: loaded.value.meanRunMillis,
+          gflopsPerSecond: flopsPerRun / (loaded.value.meanRunMillis / 1000) / 1e9,
+        },
+        mainThreadLag: {
+          idleMaxLagMs: idle.maxLagMs,
+          duringWorkerRunMaxLagMs: loaded.maxLagMs,
+          ticksDuringWorkerRun: loaded.ticks,
+          ratioLoadedToIdle: loaded.maxLagMs / Math.max(idle.maxLagMs, 0.1),
+        },
+        apiDispatch: { calls: callMs.length, medianMs: median(callMs), p95Ms: [...callMs].sort((a, b) => a - b)[Math.floor(callMs.length * 0.95)] ?? 0 },
+        memory: { rssBeforeBytes: rssBefore, rssAfterBytes: process.memoryUsage().rss },
+      },
+    };
+  } finally {
+    await runtime.close();
+  }
+}
+
+function formatSummary(bench: Awaited<ReturnType<typeof runBench>>): string {
+  const r = bench.results;
+  return [
+    `BLIP Studio bench on ${bench.machine.cpuModel} (${bench.machine.cpuCount} cores), ONNX Runtime ${bench.machine.onnxruntime}`,
+    `  ORT worker start          ${r.workerStartMs.toFixed(0)} ms`,
+    `  smoke graph (cpu)         ${r.smokeGraphCpu.medianMs.toFixed(2)} ms median, max error ${r.smokeGraphCpu.maxAbsError.toExponential(1)}`,
+    `  MatMul chain ${r.matMulChainCpu.size}²×${r.matMulChainCpu.layers}     ${r.matMulChainCpu.meanRunMs.toFixed(0)} ms/run, ${r.matMulChainCpu.gflopsPerSecond.toFixed(1)} GFLOP/s`,
+    `  main-thread lag           idle ${r.mainThreadLag.idleMaxLagMs.toFixed(1)} ms, during worker run ${r.mainThreadLag.duringWorkerRunMaxLagMs.toFixed(1)} ms (${r.mainThreadLag.ticksDuringWorkerRun} ticks)`,
+    `  API dispatch              ${r.apiDispatch.medianMs.toFixed(3)} ms median, p95 ${r.apiDispatch.p95Ms.toFixed(3)} ms`,
+  ].join('\n');
+}

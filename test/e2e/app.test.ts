@@ -1,0 +1,178 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+import { connect } from 'node:net';
+import { networkInterfaces } from 'node:os';
+import { join } from 'node:path';
+import { REPO_ROOT, requireBuild, startServe, type ServeProcess } from '../helpers/built-app';
+import { makeTempDir } from '../helpers/temp-dir';
+
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
+const SCREENSHOTS = join(REPO_ROOT, 'test-results', 'screenshots');
+
+const VIEWS = [
+  { id: 'subjects', title: 'Subjects', shortcut: '1' },
+  { id: 'generate', title: 'Generate', shortcut: '2' },
+  { id: 'edit', title: 'Edit', shortcut: '3' },
+  { id: 'gallery', title: 'Gallery', shortcut: '4' },
+  { id: 'settings', title: 'Models & Settings', shortcut: '5' },
+] as const;
+
+let data: ReturnType<typeof makeTempDir>;
+let serve: ServeProcess;
+let browser: Browser;
+let context: BrowserContext;
+let page: Page;
+const pageProblems: string[] = [];
+
+beforeAll(async () => {
+  requireBuild();
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  data = makeTempDir('blip-e2e-');
+  serve = await startServe(data.path);
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
+  context = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: 'light' });
+  page = await context.newPage();
+  page.on('console', (message) => {
+    if (message.type() === 'error') pageProblems.push(`console: ${message.text()}`);
+  });
+  page.on('pageerror', (error) => pageProblems.push(`page error: ${error.message}`));
+  await page.addInitScript(() => {
+    // Runs inside the page: report CSP violations through the console listener above.
+    // eslint-disable-next-line no-console
+    document.addEventListener('securitypolicyviolation', (event) => console.error(`CSP violation: ${event.violatedDirective} ${event.blockedURI}`));
+  });
+  await page.goto(serve.openUrl);
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await serve?.stop();
+  data?.remove();
+});
+
+async function shoot(name: string): Promise<void> {
+  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: false });
+}
+
+describe('the app shell in Chromium against serve mode', () => {
+  it('opens with the token, drops it from the address and shows the Subjects view', async () => {
+    expect(new URL(page.url()).search).toBe('');
+    await expect.poll(() => page.getByTestId('view-subjects').isVisible()).toBe(true);
+    expect(await page.title()).toMatch(/BLIP Studio/);
+    expect(await page.getByTestId('nav-subjects').getAttribute('aria-current')).toBe('page');
+  });
+
+  it('navigates every view by mouse, each with a heading and an empty state that says what to do', async () => {
+    for (const view of VIEWS) {
+      await page.getByTestId(`nav-${view.id}`).click();
+      const root = page.getByTestId(`view-${view.id}`);
+      await expect.poll(() => root.isVisible()).toBe(true);
+      expect(await root.getByRole('heading', { level: 1 }).innerText()).toContain(view.title);
+      expect(await page.getByTestId(`nav-${view.id}`).getAttribute('aria-current')).toBe('page');
+      expect((await root.innerText()).length).toBeGreaterThan(40);
+      await shoot(`light-${view.id}`);
+    }
+  });
+
+  it('navigates by keyboard: shortcuts and arrow keys in the sidebar', async () => {
+    for (const view of VIEWS) {
+      await page.keyboard.press(`Control+${view.shortcut}`);
+      await expect.poll(() => page.getByTestId(`view-${view.id}`).isVisible()).toBe(true);
+    }
+    await page.getByTestId('nav-subjects').click();
+    await page.getByTestId('nav-subjects').focus();
+    await page.keyboard.press('ArrowDown');
+    expect(await page.evaluate(() => document.activeElement?.getAttribute('data-testid'))).toBe('nav-generate');
+    await page.keyboard.press('Enter');
+    await expect.poll(() => page.getByTestId('view-generate').isVisible()).toBe(true);
+    await page.keyboard.press('End');
+    expect(await page.evaluate(() => document.activeElement?.getAttribute('data-testid'))).toBe('nav-settings');
+    await page.keyboard.press('Space');
+    await expect.poll(() => page.getByTestId('view-settings').isVisible()).toBe(true);
+  });
+
+  it('shows the execution providers and runs a device check through the job status area', async () => {
+    await page.getByTestId('nav-settings').click();
+    const cpu = page.getByTestId('backend-cpu');
+    await expect.poll(() => cpu.isVisible(), { timeout: 30_000 }).toBe(true);
+    expect(await cpu.innerText()).toMatch(/CPU/);
+    await cpu.getByRole('button', { name: /check/i }).click();
+    const status = page.getByTestId('status-area');
+    await expect.poll(() => status.innerText(), { timeout: 30_000 }).toMatch(/match the reference/i);
+    await shoot('light-settings-after-check');
+  });
+
+  it('follows the OS theme and honours an explicit choice', async () => {
+    const background = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    const luminance = (rgb: string) => {
+      const [r, g, b] = (rgb.match(/\d+/g) ?? ['0', '0', '0']).map(Number);
+      return 0.2126 * r! + 0.7152 * g! + 0.0722 * b!;
+    };
+    await page.emulateMedia({ colorScheme: 'light' });
+    await expect.poll(async () => luminance(await background())).toBeGreaterThan(180);
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await expect.poll(async () => luminance(await background())).toBeLessThan(80);
+    for (const view of VIEWS) {
+      await page.getByTestId(`nav-${view.id}`).click();
+      await shoot(`dark-${view.id}`);
+    }
+    // An explicit "light" choice wins over the dark OS setting, and survives a reload (stored in SQLite).
+    await page.getByTestId('nav-settings').click();
+    await page.getByTestId('theme-select').selectOption('light');
+    await expect.poll(async () => luminance(await background())).toBeGreaterThan(180);
+    await page.reload();
+    await expect.poll(async () => luminance(await background())).toBeGreaterThan(180);
+    await page.getByTestId('theme-select').selectOption('system');
+    await expect.poll(async () => luminance(await background())).toBeLessThan(80);
+  });
+
+  it('has no console errors and no CSP violations', () => {
+    expect(pageProblems).toEqual([]);
+  });
+});
+
+describe('serve mode guards', () => {
+  it('refuses a page, an API call and a socket without the token', async () => {
+    const stranger = await browser.newContext();
+    const strangerPage = await stranger.newPage();
+    const response = await strangerPage.goto(serve.origin + '/');
+    expect(response?.status()).toBe(401);
+    const probe = await strangerPage.evaluate(async () => {
+      const call = await fetch('/api/call/getSettings', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"args":[]}' });
+      const socket = await new Promise<string>((resolve) => {
+        const ws = new WebSocket(`ws://${location.host}/api/events`);
+        ws.onopen = () => resolve('open');
+        ws.onerror = () => resolve('refused');
+      });
+      return { callStatus: call.status, socket };
+    });
+    expect(probe).toEqual({ callStatus: 401, socket: 'refused' });
+    await stranger.close();
+  });
+
+  it('is not reachable on a non-loopback address of this machine', async () => {
+    const external = Object.values(networkInterfaces())
+      .flat()
+      .find((address) => address && !address.internal && address.family === 'IPv4');
+    expect(external, 'this test needs a non-loopback IPv4 interface').toBeDefined();
+    const outcome = await new Promise<string>((resolve) => {
+      const socket = connect({ host: external!.address, port: serve.port });
+      socket.on('connect', () => {
+        socket.destroy();
+        resolve('connected');
+      });
+      socket.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
+    });
+    expect(outcome).toBe('ECONNREFUSED');
+  });
+});
