@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { requireBuild, runCli } from '../helpers/built-app';
 import { makeTempDir } from '../helpers/temp-dir';
@@ -36,11 +36,27 @@ describe('CLI', () => {
     const top = runCli(['--help']);
     expect(top.status).toBe(0);
     expect(top.stdout).toMatch(/Usage: blip-studio/);
-    expect(top.stdout).toMatch(/info\s+Show versions/);
+    expect(top.stdout).toMatch(/info \[options\]\s+Show versions/);
+    expect(top.stdout).toMatch(/bench \[options\]\s+Measure the runtime/);
+    expect(runCli(['bench', '--help']).stdout).toMatch(/--quick/);
     const info = runCli(['info', '--help']);
     expect(info.status).toBe(0);
     expect(info.stdout).toMatch(/--json/);
     expect(info.stdout).toMatch(/--data-dir/);
+  });
+
+  it('bench writes JSON results with machine info', () => {
+    const out = join(data.path, 'bench');
+    const result = runCli(['--data-dir', data.path, 'bench', '--quick', '--out', out]);
+    expect(result.status).toBe(0);
+    const files = readdirSync(out).filter((f) => f.endsWith('.json'));
+    expect(files).toHaveLength(1);
+    const bench = JSON.parse(readFileSync(join(out, files[0]!), 'utf8'));
+    expect(bench.machine).toMatchObject({ cpuCount: expect.any(Number), onnxruntime: expect.stringMatching(/^1\.30\./), platform: process.platform });
+    expect(bench.results.smokeGraphCpu.maxAbsError).toBeLessThanOrEqual(1e-5);
+    expect(bench.results.matMulChainCpu.gflopsPerSecond).toBeGreaterThan(0);
+    expect(bench.results.mainThreadLag.ratioLoadedToIdle).toEqual(expect.any(Number));
+    expect(result.stdout).toContain(`written to ${join(out, files[0]!)}`);
   });
 
   it('fails clearly on an unknown command', () => {
