@@ -106,7 +106,8 @@ export function parseNpy(bytes: Uint8Array): NpyArray {
   const byteLength = count * BYTES_PER_ELEMENT[dtype];
   if (dataStart + byteLength > bytes.length) throw new NpyFormatError(`truncated .npy data: need ${byteLength} bytes, have ${bytes.length - dataStart}`);
   // Copy into a fresh, aligned buffer: the source offset may not be a multiple of the element size.
-  const raw = bytes.slice(dataStart, dataStart + byteLength).buffer;
+  // (new Uint8Array(view) copies; Node's Buffer#slice would not.)
+  const raw = new Uint8Array(bytes.subarray(dataStart, dataStart + byteLength)).buffer;
   const data: NpyData =
     dtype === 'float32'
       ? new Float32Array(raw)
