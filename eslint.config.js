@@ -7,11 +7,11 @@ import svelte from 'eslint-plugin-svelte';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
 import svelteConfig from './svelte.config.js';
-import { localPlugin } from './tools/eslint/layering-rule.js';
+import { localPlugin, PURE_LAYERS } from './tools/eslint/layering-rule.js';
 
 const CODE = '**/*.{js,mjs,cjs,ts,mts,cts,svelte}';
 const SVELTE = ['**/*.svelte', '**/*.svelte.ts', '**/*.svelte.js'];
-const PURE = ['main/api/contract.ts', 'main/engine/graph/**', 'main/engine/nets/**', 'main/engine/tokenizers/**', 'main/engine/schedulers/**'];
+const PURE = PURE_LAYERS.map((layer) => (layer.endsWith('/') ? `${layer}**` : layer));
 
 export default defineConfig([
   globalIgnores(['out/', 'node_modules/', 'dist/', 'test-results/', 'coverage/', 'bench/cache/', 'shared/', '.vite/']),

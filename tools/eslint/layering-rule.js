@@ -13,7 +13,8 @@ import { fileURLToPath } from 'node:url';
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /** The pure layers: they must run anywhere (main, worker, renderer, tests) with nothing but the ES library. */
-const PURE = ['main/api/contract.ts', 'main/engine/graph/', 'main/engine/nets/', 'main/engine/tokenizers/', 'main/engine/schedulers/'];
+/** The pure layers: folders end with '/'. tsconfig.pure.json lists the same set for the no-DOM, no-Node type check. */
+export const PURE_LAYERS = ['main/api/contract.ts', 'main/engine/graph/', 'main/engine/nets/', 'main/engine/tokenizers/', 'main/engine/schedulers/', 'main/engine/random/', 'main/engine/io/npy.ts'];
 const CONTRACT = 'main/api/contract.ts';
 /** Packages that only work in Node or Electron's main process (native add-ons, Node APIs). */
 const NODE_ONLY_PACKAGES = ['electron', 'onnxruntime-node', 'better-sqlite3', 'sharp', 'ws', 'commander', 'bindings'];
@@ -24,10 +25,10 @@ const RENDERER_PACKAGES = ['svelte'];
 export const LAYERING_RULES = [
   {
     name: 'pure-layers',
-    files: PURE,
+    files: PURE_LAYERS,
     literalOnly: true,
-    why: 'pure layers (the API contract, graph, nets, tokenizers, schedulers) import no Node built-ins, no Electron, no native or Node-only packages, and no project file outside the pure layers',
-    forbids: (t) => t.kind === 'builtin' || (t.kind === 'package' && NODE_ONLY_PACKAGES.includes(t.packageName ?? '')) || (t.kind === 'file' && !inAny(t.file, PURE)),
+    why: 'pure layers (the API contract, graph, nets, tokenizers, schedulers, random, the .npy codec) import no Node built-ins, no Electron, no native or Node-only packages, and no project file outside the pure layers',
+    forbids: (t) => t.kind === 'builtin' || (t.kind === 'package' && NODE_ONLY_PACKAGES.includes(t.packageName ?? '')) || (t.kind === 'file' && !inAny(t.file, PURE_LAYERS)),
   },
   {
     name: 'contract-imports-nothing',

@@ -6,7 +6,7 @@ export function readNpyFile(path: string): NpyArray {
   try {
     return parseNpy(readFileSync(path));
   } catch (error) {
-    throw new Error(`${path}: ${error instanceof Error ? error.message : String(error)}`);
+    throw new Error(`${path}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   }
 }
 
