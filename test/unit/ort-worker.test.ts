@@ -1,40 +1,20 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { build } from 'esbuild';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { ProtoWriter, TensorDataType, encodeModel, encodeTensor, float32Bytes, utf8Encode } from '../../main/engine/graph/onnx-writer';
 import { buildSmokeCase } from '../../main/engine/graph/smoke-graph';
 import { RuntimeClient, locateWorkerFile } from '../../main/engine/runtime/runtime-client';
+import { bundleWorkerForTest } from '../helpers/worker-bundle';
 
-const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '../..');
-let workerDir = '';
+let workerBundle: Awaited<ReturnType<typeof bundleWorkerForTest>> | null = null;
 let workerFile = '';
 
-// Always bundle the worker from the current sources (same esbuild options as scripts/build.mjs), so the
-// test never runs a stale out/main. The folder sits inside the repo so `onnxruntime-node` resolves.
 beforeAll(async () => {
-  mkdirSync(join(repoRoot, 'out/test'), { recursive: true });
-  workerDir = mkdtempSync(join(repoRoot, 'out/test/ort-worker-'));
-  workerFile = join(workerDir, 'ort-worker.js');
-  await build({
-    absWorkingDir: repoRoot,
-    entryPoints: ['main/engine/runtime/ort-worker.ts'],
-    outfile: workerFile,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    packages: 'external',
-    logLevel: 'warning',
-    banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
-  });
+  workerBundle = await bundleWorkerForTest();
+  workerFile = workerBundle.file;
 });
 
-afterAll(() => {
-  if (workerDir) rmSync(workerDir, { recursive: true, force: true });
-});
+afterAll(() => workerBundle?.remove());
 
 const bytes = (...values: number[]) => Uint8Array.from(values);
 const ascii = (text: string) => [...text].map((c) => c.charCodeAt(0));
@@ -246,7 +226,7 @@ describe('ORT worker lifecycle', () => {
   });
 
   it('rejects pending calls when the worker dies', async () => {
-    const client = RuntimeClient.start({ workerFile: join(workerDir, 'missing-worker.js') });
+    const client = RuntimeClient.start({ workerFile: join(dirname(workerFile), 'missing-worker.js') });
     await expect(client.ping()).rejects.toThrow(/ORT worker (failed|exited)/);
     await client.close();
   });

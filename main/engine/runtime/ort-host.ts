@@ -10,7 +10,17 @@ import { dirname, join } from 'node:path';
 import type { BackendInfo, RuntimeCheckResult } from '../../api/contract';
 import { encodeModel } from '../graph/onnx-writer';
 import { buildMatMulChainModel, buildSmokeCase, matMulChainInput, maxAbsDifference, type Float32TensorValue } from '../graph/smoke-graph';
-import type { BenchmarkParams, BenchmarkResult, RuntimeWorkerOptions } from './runtime-protocol';
+import type {
+  BenchmarkParams,
+  BenchmarkResult,
+  CreateSessionParams,
+  RunParams,
+  RuntimeWorkerOptions,
+  SessionInfo,
+  SessionValueInfo,
+  TensorMap,
+  TensorValue,
+} from './runtime-protocol';
 
 /** Largest |ORT − reference| that still counts as a pass for float32 on any provider. */
 export const SMOKE_TOLERANCE = 1e-5;
@@ -74,12 +84,17 @@ export const EXECUTION_PROVIDERS: Readonly<Record<string, Readonly<BackendSpec>>
   }),
 });
 
+/** `--device auto` tries these in order and takes the first that works here; CPU always does. */
+export const AUTO_DEVICE_ORDER: readonly string[] = ['cuda', 'dml', 'coreml', 'webgpu', 'cpu'];
+
 /** How a session-creation attempt on one backend went: null when it worked, else ORT's reason. */
 type Availability = string | null;
 
 export class OrtHost {
   readonly #threads: number;
   readonly #availability = new Map<string, Promise<Availability>>();
+  readonly #sessions = new Map<string, ort.InferenceSession>();
+  #nextSessionId = 1;
   #stopping = false;
 
   constructor(options: RuntimeWorkerOptions) {
@@ -169,6 +184,83 @@ export class OrtHost {
     }
   }
 
+  /**
+   * Creates a session for a model held in memory. Weights stored as external data are resolved
+   * against `externalDataFolder` (ORT refuses locations that leave it) and stay memory-mapped:
+   * prepacking is off, so MatMul weights are not copied into anonymous memory (ort-probe §b).
+   */
+  async createSession(params: CreateSessionParams): Promise<SessionInfo> {
+    const { device, note } = await this.#resolveDevice(params.device);
+    const started = performance.now();
+    const session = await ort.InferenceSession.create(params.model, {
+      executionProviders: [specFor(device).executionProvider],
+      graphOptimizationLevel: params.optimization,
+      logSeverityLevel: 3,
+      ...(this.#threads > 0 ? { intraOpNumThreads: this.#threads } : {}),
+      extra: {
+        session: {
+          disable_prepacking: '1',
+          ...(params.externalDataFolder !== null ? { model_external_initializers_file_folder_path: params.externalDataFolder } : {}),
+        },
+      },
+    });
+    const id = `s${this.#nextSessionId++}`;
+    this.#sessions.set(id, session);
+    return {
+      id,
+      device,
+      deviceNote: note,
+      inputs: session.inputMetadata.map(describeValue),
+      outputs: session.outputMetadata.map(describeValue),
+      createMillis: performance.now() - started,
+    };
+  }
+
+  /** Runs a session after checking every feed against its inputs; one error lists every mismatch. */
+  async run(params: RunParams): Promise<TensorMap> {
+    const session = this.#sessions.get(params.sessionId);
+    if (!session) throw new Error(`No session '${params.sessionId}' (released, or created by another worker).`);
+    const problems = feedProblems(session, params.feeds);
+    if (problems.length > 0) throw new Error(`The inputs do not fit the model:\n  - ${problems.join('\n  - ')}`);
+    const feeds = Object.fromEntries(Object.entries(params.feeds).map(([name, value]) => [name, toOrtTensorValue(value)]));
+    const unknownOutputs = (params.outputs ?? []).filter((name) => !session.outputNames.includes(name));
+    if (unknownOutputs.length > 0) throw new Error(`The model has no output ${unknownOutputs.map((n) => `'${n}'`).join(', ')}; it has ${session.outputNames.join(', ')}.`);
+    const results = params.outputs ? await session.run(feeds, params.outputs) : await session.run(feeds);
+    return Object.fromEntries(Object.entries(results).map(([name, tensor]) => [name, fromOrtTensor(name, tensor)]));
+  }
+
+  async releaseSession(sessionId: string): Promise<boolean> {
+    const session = this.#sessions.get(sessionId);
+    if (!session) return false;
+    this.#sessions.delete(sessionId);
+    await session.release();
+    return true;
+  }
+
+  async releaseAll(): Promise<void> {
+    for (const id of [...this.#sessions.keys()]) await this.releaseSession(id);
+  }
+
+  /** The provider to use for a requested device, with a note for the user when it differs. */
+  async #resolveDevice(requested: string): Promise<{ device: string; note: string }> {
+    const supported = ort.listSupportedBackends().map((b) => b.name);
+    if (requested === 'auto') {
+      const reasons: string[] = [];
+      for (const candidate of AUTO_DEVICE_ORDER.filter((d) => supported.includes(d))) {
+        const failure = await this.#probe(candidate);
+        if (failure === null) return { device: candidate, note: reasons.length > 0 ? `auto: ${reasons.join('; ')}; using ${specFor(candidate).label}.` : '' };
+        reasons.push(`${specFor(candidate).label} unavailable (${failure})`);
+      }
+      throw new Error(`No execution provider works on this machine: ${reasons.join('; ')}.`);
+    }
+    const unknown = unknownBackendMessage(requested);
+    if (unknown) throw new Error(unknown);
+    const failure = await this.#probe(requested);
+    if (failure === null) return { device: requested, note: '' };
+    if (requested === 'cpu') throw new Error(`The CPU execution provider does not work: ${failure}`);
+    return { device: 'cpu', note: `${specFor(requested).label} is not available (${failure}); running on the CPU instead. ${specFor(requested).remedy}` };
+  }
+
   /** Whether a session of the smoke graph can be created with this provider alone. */
   #probe(backend: string): Promise<Availability> {
     let pending = this.#availability.get(backend);
@@ -237,6 +329,48 @@ function unknownBackendMessage(backend: string): string | null {
   const supported = ort.listSupportedBackends().map((b) => b.name);
   if (supported.includes(backend)) return null;
   return `Unknown backend '${backend}': this ONNX Runtime build offers ${supported.join(', ')}.`;
+}
+
+function describeValue(value: ort.InferenceSession.ValueMetadata): SessionValueInfo {
+  return value.isTensor ? { name: value.name, type: value.type, dims: [...value.shape] } : { name: value.name, type: 'non-tensor', dims: [] };
+}
+
+/** Every way the feeds fail to fit the session's inputs: missing, unexpected, wrong type, wrong dims. */
+function feedProblems(session: ort.InferenceSession, feeds: TensorMap): string[] {
+  const problems: string[] = [];
+  const expected = new Map(session.inputMetadata.map((m) => [m.name, m]));
+  for (const [name, meta] of expected) {
+    const feed = feeds[name];
+    if (!feed) {
+      problems.push(`missing input '${name}'${meta.isTensor ? ` (${meta.type} [${meta.shape.join(', ')}])` : ''}`);
+      continue;
+    }
+    if (!meta.isTensor) continue;
+    if (feed.type !== meta.type) problems.push(`input '${name}' is ${feed.type}, the model expects ${meta.type}`);
+    const dimsFit = meta.shape.length === 0 || (meta.shape.length === feed.dims.length && meta.shape.every((d, i) => typeof d === 'string' || d === feed.dims[i]));
+    if (!dimsFit) problems.push(`input '${name}' has shape [${feed.dims.join(', ')}], the model expects [${meta.shape.join(', ')}]`);
+  }
+  for (const name of Object.keys(feeds)) if (!expected.has(name)) problems.push(`unexpected input '${name}' (the model takes ${[...expected.keys()].join(', ')})`);
+  return problems;
+}
+
+function toOrtTensorValue(value: TensorValue): ort.Tensor {
+  return new ort.Tensor(value.type, value.data, value.dims);
+}
+
+function fromOrtTensor(name: string, tensor: ort.Tensor): TensorValue {
+  const dims = [...tensor.dims];
+  switch (tensor.type) {
+    case 'float32':
+    case 'float16':
+    case 'int64':
+    case 'int32':
+    case 'uint8':
+    case 'bool':
+      return { type: tensor.type, dims, data: tensor.data as TensorValue['data'] };
+    default:
+      throw new Error(`output '${name}' has element type ${tensor.type}, which BLIP Studio does not read`);
+  }
 }
 
 function toOrtTensor(value: Float32TensorValue): ort.Tensor {

@@ -29,7 +29,8 @@ port.on('message', (message: unknown) => {
   if (request.method === 'shutdown') {
     shuttingDown = true;
     host.stop();
-    enqueue(() => {
+    enqueue(async () => {
+      await host.releaseAll();
       post({ id: request.id, ok: true, method: 'shutdown', result: { closed: true } });
       port.close();
     });
@@ -69,11 +70,26 @@ async function handle(request: WorkRequest): Promise<RuntimeSuccess> {
       return { id, ok: true, method: 'checkBackend', result: await host.checkBackend(request.params.backend) };
     case 'benchmark':
       return { id, ok: true, method: 'benchmark', result: await host.benchmark(request.params) };
+    case 'createSession':
+      return { id, ok: true, method: 'createSession', result: await host.createSession(request.params) };
+    case 'run':
+      return { id, ok: true, method: 'run', result: await host.run(request.params) };
+    case 'releaseSession':
+      return { id, ok: true, method: 'releaseSession', result: { released: await host.releaseSession(request.params.sessionId) } };
   }
 }
 
 function post(response: RuntimeResponse): void {
-  port.postMessage(response);
+  // Outputs of a run are moved, not copied, to the main thread: ORT already made them fresh buffers.
+  const transfer = response.ok && response.method === 'run' ? uniqueBuffers(Object.values(response.result).map((t) => t.data)) : [];
+  port.postMessage(response, transfer);
+}
+
+/** Each ArrayBuffer once (transferring one twice throws). */
+function uniqueBuffers(views: readonly ArrayBufferView[]): ArrayBuffer[] {
+  const buffers = new Set<ArrayBuffer>();
+  for (const view of views) if (view.buffer instanceof ArrayBuffer) buffers.add(view.buffer);
+  return [...buffers];
 }
 
 function requireParentPort(): MessagePort {

@@ -13,6 +13,9 @@ import type { BackendInfo, RuntimeCheckResult } from '../../api/contract';
 import type {
   BenchmarkParams,
   BenchmarkResult,
+  CreateSessionParams,
+  SessionInfo,
+  TensorMap,
   RuntimeMethod,
   RuntimeParams,
   RuntimeRequest,
@@ -80,6 +83,24 @@ export class RuntimeClient {
     return this.#call('benchmark', params);
   }
 
+  /** Creates an ORT session in the worker from model bytes (see CreateSessionParams). */
+  createSession(params: Omit<CreateSessionParams, 'optimization' | 'externalDataFolder'> & Partial<Pick<CreateSessionParams, 'optimization' | 'externalDataFolder'>>): Promise<SessionInfo> {
+    return this.#call('createSession', { externalDataFolder: null, optimization: 'all', ...params });
+  }
+
+  /**
+   * Runs a session. With `transferInputs` the feeds' buffers are moved to the worker instead of copied
+   * (they become unusable here): worth it for big inputs the caller no longer needs.
+   */
+  run(sessionId: string, feeds: TensorMap, options: { outputs?: string[]; transferInputs?: boolean } = {}): Promise<TensorMap> {
+    const transfer = options.transferInputs ? [...new Set(Object.values(feeds).map((t) => t.data.buffer))].filter((b): b is ArrayBuffer => b instanceof ArrayBuffer) : [];
+    return this.#call('run', { sessionId, feeds, ...(options.outputs ? { outputs: options.outputs } : {}) }, transfer);
+  }
+
+  async releaseSession(sessionId: string): Promise<void> {
+    await this.#call('releaseSession', { sessionId });
+  }
+
   /**
    * Rejects pending calls at once, then waits for the worker to exit by itself: it finishes the ORT
    * call in progress first, because terminating a thread inside a native ORT call aborts the process.
@@ -94,7 +115,7 @@ export class RuntimeClient {
     await this.#exited;
   }
 
-  #call<M extends RuntimeMethod>(method: M, params: RuntimeParams<M>): Promise<RuntimeResult<M>> {
+  #call<M extends RuntimeMethod>(method: M, params: RuntimeParams<M>, transfer: ArrayBuffer[] = []): Promise<RuntimeResult<M>> {
     if (this.#stopped !== null) return Promise.reject(new Error(`${this.#stopped} Cannot run '${method}'.`));
     const id = this.#nextId++;
     return new Promise<RuntimeResult<M>>((resolve, reject) => {
@@ -102,7 +123,7 @@ export class RuntimeClient {
       // union, so the two casts below restate what the table already guarantees.
       this.#pending.set(id, { method, resolve: (response) => resolve(response.result as RuntimeResult<M>), reject });
       this.#worker.ref();
-      this.#worker.postMessage({ id, method, params } as RuntimeRequest);
+      this.#worker.postMessage({ id, method, params } as RuntimeRequest, transfer);
     });
   }
 

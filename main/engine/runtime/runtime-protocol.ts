@@ -27,12 +27,73 @@ export interface BenchmarkResult {
 
 type NoParams = Record<string, never>;
 
+/** Element types that cross the worker boundary (float16 travels as its raw bits in a Uint16Array). */
+export type TensorType = 'float32' | 'float16' | 'int64' | 'int32' | 'uint8' | 'bool';
+export const TENSOR_TYPES: readonly TensorType[] = ['float32', 'float16', 'int64', 'int32', 'uint8', 'bool'];
+
+export type TensorData = Float32Array | Uint16Array | BigInt64Array | Int32Array | Uint8Array;
+
+/** A dense, C-ordered tensor as it crosses the worker boundary. */
+export interface TensorValue {
+  type: TensorType;
+  dims: number[];
+  data: TensorData;
+}
+
+export type TensorMap = Record<string, TensorValue>;
+
+/** ORT graph optimisation level: `extended` keeps Conv weights memory-mapped (ort-probe §b). */
+export type OptimizationLevel = 'disabled' | 'basic' | 'extended' | 'all';
+export const OPTIMIZATION_LEVELS: readonly OptimizationLevel[] = ['disabled', 'basic', 'extended', 'all'];
+
+export interface CreateSessionParams {
+  /** The serialised ONNX ModelProto. */
+  model: Uint8Array;
+  /**
+   * Folder that external-data locations in the model are relative to (the model is loaded from
+   * memory, so ORT needs it; locations must stay inside it). Null for self-contained models.
+   */
+  externalDataFolder: string | null;
+  /** 'auto' or an execution-provider name ('cpu', 'webgpu', 'cuda', 'dml', 'coreml'...). */
+  device: string;
+  optimization: OptimizationLevel;
+}
+
+export interface SessionValueInfo {
+  name: string;
+  /** ORT's element type name, e.g. 'float32'. */
+  type: string;
+  /** Static dims as numbers, symbolic ones as strings. */
+  dims: (number | string)[];
+}
+
+export interface SessionInfo {
+  id: string;
+  /** The provider the session actually runs on. */
+  device: string;
+  /** Why `auto` or a fallback chose this device, for the user; empty when the request was honoured. */
+  deviceNote: string;
+  inputs: SessionValueInfo[];
+  outputs: SessionValueInfo[];
+  createMillis: number;
+}
+
+export interface RunParams {
+  sessionId: string;
+  feeds: TensorMap;
+  /** Output names to fetch; all outputs when absent. */
+  outputs?: string[];
+}
+
 export interface RuntimeMethods {
   ping: { params: NoParams; result: { pong: true } };
   version: { params: NoParams; result: { onnxruntime: string } };
   listBackends: { params: NoParams; result: BackendInfo[] };
   checkBackend: { params: { backend: string }; result: RuntimeCheckResult };
   benchmark: { params: BenchmarkParams; result: BenchmarkResult };
+  createSession: { params: CreateSessionParams; result: SessionInfo };
+  run: { params: RunParams; result: TensorMap };
+  releaseSession: { params: { sessionId: string }; result: { released: boolean } };
   /** Release sessions and close the port; the worker exits after replying. */
   shutdown: { params: NoParams; result: { closed: true } };
 }
@@ -88,9 +149,58 @@ export function parseRuntimeRequest(value: unknown): { ok: true; request: Runtim
       if (!isIntegerIn(minMillis, 0, BENCHMARK_LIMITS.maxMillis)) return fail(`benchmark minMillis must be an integer from 0 to ${BENCHMARK_LIMITS.maxMillis}.`);
       return { ok: true, request: { id, method: 'benchmark', params: { backend, size, layers, minMillis } } };
     }
+    case 'createSession': {
+      const { model, externalDataFolder, device, optimization } = params;
+      if (!(model instanceof Uint8Array) || model.length === 0) return fail('createSession needs the model bytes.');
+      if (externalDataFolder !== null && typeof externalDataFolder !== 'string') return fail('createSession externalDataFolder must be a path or null.');
+      if (typeof device !== 'string' || device === '') return fail('createSession needs a device.');
+      if (!OPTIMIZATION_LEVELS.includes(optimization as OptimizationLevel)) return fail(`createSession optimization must be one of ${OPTIMIZATION_LEVELS.join(', ')}.`);
+      return { ok: true, request: { id, method: 'createSession', params: { model, externalDataFolder, device, optimization: optimization as OptimizationLevel } } };
+    }
+    case 'run': {
+      const { sessionId, feeds, outputs } = params;
+      if (typeof sessionId !== 'string') return fail('run needs a session id.');
+      if (!isRecord(feeds)) return fail('run needs feeds as an object of tensors.');
+      for (const [name, tensor] of Object.entries(feeds)) {
+        const problem = tensorProblem(tensor);
+        if (problem) return fail(`run feed '${name}': ${problem}`);
+      }
+      if (outputs !== undefined && !(Array.isArray(outputs) && outputs.every((o) => typeof o === 'string'))) return fail('run outputs must be a list of names.');
+      return { ok: true, request: { id, method: 'run', params: { sessionId, feeds: feeds as TensorMap, ...(outputs ? { outputs: outputs as string[] } : {}) } } };
+    }
+    case 'releaseSession': {
+      if (typeof params.sessionId !== 'string') return fail('releaseSession needs a session id.');
+      return { ok: true, request: { id, method: 'releaseSession', params: { sessionId: params.sessionId } } };
+    }
     default:
       return fail(`Unknown runtime method: ${describe(value.method)}.`);
   }
+}
+
+const ARRAY_OF_TYPE: Readonly<Record<TensorType, new (length: number) => TensorData>> = {
+  float32: Float32Array,
+  float16: Uint16Array,
+  int64: BigInt64Array,
+  int32: Int32Array,
+  uint8: Uint8Array,
+  bool: Uint8Array,
+};
+
+/** The typed array that carries `type`. */
+export function arrayConstructorFor(type: TensorType): new (length: number) => TensorData {
+  return ARRAY_OF_TYPE[type];
+}
+
+/** Why `value` is not a well-formed TensorValue, or null when it is. */
+export function tensorProblem(value: unknown): string | null {
+  if (!isRecord(value)) return 'not a tensor object';
+  const { type, dims, data } = value;
+  if (!TENSOR_TYPES.includes(type as TensorType)) return `unknown element type ${describe(type)}`;
+  if (!Array.isArray(dims) || !dims.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)) return 'dims must be non-negative integers';
+  const count = (dims as number[]).reduce((a, b) => a * b, 1);
+  if (!(data instanceof ARRAY_OF_TYPE[type as TensorType])) return `data must be a ${ARRAY_OF_TYPE[type as TensorType].name} for ${String(type)}`;
+  if ((data as TensorData).length !== count) return `dims [${(dims as number[]).join(', ')}] need ${count} elements, data has ${(data as TensorData).length}`;
+  return null;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
