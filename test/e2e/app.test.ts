@@ -61,7 +61,8 @@ afterAll(async () => {
 });
 
 async function shoot(name: string): Promise<void> {
-  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: false });
+  await page.mouse.move(640, 790); // away from the sidebar, so no hover hint covers the shot
+  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: false, animations: 'disabled' });
 }
 
 describe('the app shell in Chromium against serve mode', () => {
@@ -81,6 +82,20 @@ describe('the app shell in Chromium against serve mode', () => {
       expect(await page.getByTestId(`nav-${view.id}`).getAttribute('aria-current')).toBe('page');
       expect((await root.innerText()).length).toBeGreaterThan(40);
       await shoot(`light-${view.id}`);
+    }
+  });
+
+  it('keeps every navigation item, with its shortcut hint, inside the sidebar', async () => {
+    for (const view of VIEWS) {
+      const item = page.getByTestId(`nav-${view.id}`);
+      await item.hover();
+      const overflow = await item.evaluate((button) => {
+        const nav = button.closest('nav')!.getBoundingClientRect();
+        const hint = button.querySelector('kbd')?.getBoundingClientRect();
+        return { button: button.getBoundingClientRect().right - nav.right, hint: hint ? hint.right - nav.right : 0 };
+      });
+      expect(overflow.button, `nav-${view.id} overflows the sidebar`).toBeLessThanOrEqual(0);
+      expect(overflow.hint, `the shortcut hint of nav-${view.id} overflows the sidebar`).toBeLessThanOrEqual(0);
     }
   });
 
