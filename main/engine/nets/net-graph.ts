@@ -1,0 +1,70 @@
+/**
+ * What every network builder returns, and the shared steps around a build: a builder plus a weight
+ * binder in, a checked ONNX model with its cache key out.
+ */
+import { GraphBuilder, type ElementType, type Value } from '../graph/builder';
+import { graphCacheKey } from '../graph/cache-key';
+import type { OnnxModel } from '../graph/onnx-writer';
+import type { Shape } from '../graph/shapes';
+import { WeightBinder } from './weight-binder';
+import { weightsLayout, type TensorRequest, type WeightCatalog } from './weight-catalog';
+
+export interface GraphPort {
+  name: string;
+  type: ElementType;
+  shape: Shape;
+}
+
+export interface NetGraph {
+  model: OnnxModel;
+  /** Stable across runs: hash of (builder version, net, config JSON, resolved options, weights layout). */
+  cacheKey: string;
+  inputs: readonly GraphPort[];
+  outputs: readonly GraphPort[];
+  /** Every tensor the net requested from the catalog, in request order. */
+  parameters: readonly TensorRequest[];
+}
+
+/** What a net's body works with while it builds. */
+export interface NetContext {
+  b: GraphBuilder;
+  weights: WeightBinder;
+  /** Fused ORT kernels (inference) or the primitive op set (differentiable). */
+  fused: boolean;
+}
+
+export interface NetBuildSpec {
+  /** Network id for the cache key and the graph name, e.g. 'blip2-qformer'. */
+  net: string;
+  /** Weights component named in errors, e.g. 'qformer'. */
+  component: string;
+  config: unknown;
+  options: { fused: boolean };
+  catalog: WeightCatalog;
+  /** Builds the body and names the outputs (in order). */
+  body: (context: NetContext) => readonly { name: string; value: Value }[];
+}
+
+/** Runs a net's body, checks its weights (one error listing every problem) and lowers it to ONNX. */
+export function buildNetGraph(spec: NetBuildSpec): NetGraph {
+  const b = new GraphBuilder();
+  const weights = new WeightBinder(b, spec.catalog, spec.component);
+  const outputs = spec.body({ b, weights, fused: spec.options.fused });
+  weights.finish();
+  const model = b.toModel({ name: spec.net, outputs });
+  return {
+    model,
+    cacheKey: netCacheKey(spec.net, spec.config, spec.options, spec.catalog),
+    inputs: b.inputs.map(port),
+    outputs: outputs.map((o) => ({ ...port(o.value), name: o.name })),
+    parameters: weights.requests,
+  };
+}
+
+export function netCacheKey(net: string, config: unknown, options: unknown, catalog: WeightCatalog): string {
+  return graphCacheKey({ net, config, options, weights: weightsLayout(catalog) });
+}
+
+function port(value: Value): GraphPort {
+  return { name: value.name, type: value.type, shape: value.shape };
+}
