@@ -7,6 +7,9 @@ import packageJson from '../../package.json' with { type: 'json' };
 import { defaultDataDir } from '../app-paths';
 import { registerInfoCommand } from './info-command';
 import { registerBenchCommand } from './bench-command';
+import { registerInspectCommand } from './inspect-command';
+import { registerEmbedCommand } from './embed-command';
+import { registerEncodePromptCommand } from './encode-prompt-command';
 
 const program = new Command('blip-studio')
   .description('BLIP Studio command line: the studio engine and library without the window.')
@@ -16,6 +19,9 @@ const program = new Command('blip-studio')
   .configureHelp({ showGlobalOptions: true });
 
 registerInfoCommand(program);
+registerInspectCommand(program);
+registerEmbedCommand(program);
+registerEncodePromptCommand(program);
 registerBenchCommand(program);
 
 try {

@@ -1,0 +1,92 @@
+import type { Command } from 'commander';
+import { join } from 'node:path';
+import { openComponentWeights } from '../engine/weights/component-weights';
+import { checkParameters, isCleanReport, type ParameterReport } from '../engine/nets/implied-parameters';
+import { impliedComponentParameters, queryTokenCountOf } from '../engine/nets/component-checks';
+import { parseBlipDiffusionIndex } from '../engine/nets/configs';
+import { elementCount } from '../engine/io/npy';
+import { loadModelFolder, requireComponent } from '../models/model-folder';
+
+export interface ComponentReport {
+  name: string;
+  className: string;
+  weights: { source: string; files: string[]; tensors: number; parameters: number } | null;
+  /** Null when no network of this release reads the component (the check arrives with its net). */
+  check: ParameterReport | null;
+}
+
+export interface InspectReport {
+  model: string;
+  pipeline: string;
+  components: ComponentReport[];
+  ok: boolean;
+}
+
+const WEIGHTED_COMPONENTS = ['qformer', 'text_encoder', 'unet', 'vae', 'controlnet'];
+
+export async function inspectModel(dir: string, cacheDir: string): Promise<InspectReport> {
+  const model = loadModelFolder(dir);
+  const pipeline = {
+    ctxBeginPos: parseBlipDiffusionIndex(model.index).ctxBeginPos,
+    queryTokenCount: queryTokenCountOf(requireComponent(model, 'qformer').config),
+  };
+  const components: ComponentReport[] = [];
+  for (const component of model.components.values()) {
+    if (!WEIGHTED_COMPONENTS.includes(component.name)) {
+      components.push({ name: component.name, className: component.className, weights: null, check: null });
+      continue;
+    }
+    const weights = await openComponentWeights(component.dir, { cacheDir: join(cacheDir, 'weights') });
+    const listing = [...weights.tensors.values()];
+    const implied = impliedComponentParameters(component.name, component.config, pipeline);
+    components.push({
+      name: component.name,
+      className: component.className,
+      weights: {
+        source: weights.source,
+        files: weights.files,
+        tensors: listing.length,
+        parameters: listing.filter((t) => t.dtype !== 'I64').reduce((sum, t) => sum + elementCount(t.shape), 0),
+      },
+      check: implied ? checkParameters(implied, listing) : null,
+    });
+  }
+  return { model: model.dir, pipeline: model.pipelineClass, components, ok: components.every((c) => c.check === null || isCleanReport(c.check)) };
+}
+
+export function registerInspectCommand(program: Command): void {
+  program
+    .command('inspect')
+    .description('Show a model folder’s components, parameter counts, and whether every tensor its configs imply is present with the right shape (and nothing unused).')
+    .requiredOption('--model <dir>', 'a BLIP-Diffusion model folder (diffusers layout)')
+    .option('--json', 'print one JSON object instead of text')
+    .action(async (options: { model: string; json?: boolean }, command: Command) => {
+      const { dataDir } = command.optsWithGlobals<{ dataDir: string }>();
+      const report = await inspectModel(options.model, join(dataDir, 'cache'));
+      process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
+      if (!report.ok) process.exitCode = 1;
+    });
+}
+
+function formatCount(n: number): string {
+  return n >= 1e9 ? `${(n / 1e9).toFixed(2)} B` : n >= 1e6 ? `${(n / 1e6).toFixed(1)} M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} k` : String(n);
+}
+
+function formatReport(report: InspectReport): string {
+  const lines = [`${report.model}`, `  pipeline  ${report.pipeline}`, ''];
+  for (const c of report.components) {
+    const weights = c.weights ? `${formatCount(c.weights.parameters)} parameters in ${c.weights.tensors} tensors (${c.weights.source})` : 'no weights';
+    lines.push(`  ${c.name.padEnd(16)} ${c.className.padEnd(28)} ${weights}`);
+    if (c.check) {
+      const { missing, unused, misshaped } = c.check;
+      lines.push(`  ${''.padEnd(16)} check: ${missing.length} missing, ${unused.length} unused, ${misshaped.length} mis-shaped`);
+      for (const name of missing) lines.push(`      missing    ${name}`);
+      for (const name of unused) lines.push(`      unused     ${name}`);
+      for (const m of misshaped) lines.push(`      mis-shaped ${m.name}: ${m.problem}`);
+    } else if (c.weights) {
+      lines.push(`  ${''.padEnd(16)} check: comes with this component's network (UNet, VAE, ControlNet: next release)`);
+    }
+  }
+  lines.push('', report.ok ? 'OK: every checked component matches its config.' : 'PROBLEMS: see the lists above.');
+  return `${lines.join('\n')}\n`;
+}

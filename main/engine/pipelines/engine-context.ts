@@ -1,0 +1,66 @@
+/**
+ * What the pipelines share: the ORT worker client, the device choice, where converted weights and built
+ * graphs are cached, and a helper that builds (or loads) a graph, runs it once and checks its outputs.
+ */
+import { join } from 'node:path';
+import { encodeModel } from '../graph/onnx-writer';
+import type { NetGraph } from '../nets/net-graph';
+import { GraphCache } from '../runtime/graph-cache';
+import type { RuntimeClient } from '../runtime/runtime-client';
+import type { TensorMap, TensorValue } from '../runtime/runtime-protocol';
+import { openComponentWeights } from '../weights/component-weights';
+import { catalogOf, type BoundCatalog } from '../weights/catalog';
+import type { ModelComponent } from '../../models/model-folder';
+
+export interface EngineContext {
+  runtime: RuntimeClient;
+  /** 'auto' or an execution provider name. */
+  device: string;
+  /** The app's model cache (converted .bin weights) and graph cache live under here. */
+  cacheDir: string;
+  /** Told once when a session runs on another device than asked. */
+  onDeviceNote?: (note: string) => void;
+  signal?: AbortSignal;
+}
+
+export async function componentCatalog(context: EngineContext, component: ModelComponent): Promise<BoundCatalog> {
+  const weights = await openComponentWeights(component.dir, { cacheDir: join(context.cacheDir, 'weights'), ...(context.signal ? { signal: context.signal } : {}) });
+  return catalogOf(weights);
+}
+
+/** A stage's outputs contain NaN or ±Inf: named, so a user (or a bug report) knows where it broke. */
+export class NonFiniteOutputError extends Error {
+  constructor(stage: string, output: string) {
+    super(`${stage} produced NaN or infinite values in '${output}': the weights may be corrupt, or the inputs out of range.`);
+    this.name = 'NonFiniteOutputError';
+  }
+}
+
+export function assertFinite(stage: string, outputs: TensorMap): void {
+  for (const [name, tensor] of Object.entries(outputs)) {
+    if (tensor.type !== 'float32') continue;
+    for (const value of tensor.data as Float32Array) if (!Number.isFinite(value)) throw new NonFiniteOutputError(stage, name);
+  }
+}
+
+/** Builds the graph (or takes it from the on-disk cache), runs it once on `feeds` and releases the session. */
+export async function runNetOnce(
+  context: EngineContext,
+  stage: string,
+  bound: BoundCatalog,
+  graph: { cacheKey: string; build: () => NetGraph },
+  feeds: Record<string, TensorValue>,
+): Promise<TensorMap> {
+  const cache = new GraphCache(join(context.cacheDir, 'graphs'));
+  const model = cache.getOrBuild(graph.cacheKey, () => encodeModel(graph.build().model));
+  if (context.signal?.aborted) throw new Error(`${stage}: cancelled`);
+  const session = await context.runtime.createSession({ model, externalDataFolder: bound.externalDataFolder, device: context.device });
+  if (session.deviceNote) context.onDeviceNote?.(session.deviceNote);
+  try {
+    const outputs = await context.runtime.run(session.id, feeds);
+    assertFinite(stage, outputs);
+    return outputs;
+  } finally {
+    await context.runtime.releaseSession(session.id);
+  }
+}
