@@ -12,11 +12,15 @@ import packageJson from '../../package.json' with { type: 'json' };
 import { RuntimeClient } from '../engine/runtime/runtime-client';
 import { openStudio } from '../api/studio';
 import { dispatchCall } from '../api/dispatch';
+import { benchEmbedding, type EmbeddingBenchResult } from './bench/embedding-bench';
 
 interface BenchOptions {
   out: string;
   quick?: boolean;
   json?: boolean;
+  embedding: boolean;
+  realShapes: string;
+  cache: string;
 }
 
 export function registerBenchCommand(program: Command): void {
@@ -26,9 +30,12 @@ export function registerBenchCommand(program: Command): void {
     .option('--out <dir>', 'folder for the JSON results', 'bench/results')
     .option('--quick', 'shorter runs (for a smoke check of the benchmark itself)')
     .option('--json', 'print the results as JSON instead of a summary')
+    .option('--no-embedding', 'skip the real-size subject-embedding benchmark (it writes ~1.9 GB of random weights once)')
+    .option('--real-shapes <dir>', 'the real checkpoints’ key/shape lists', 'test/fixtures/parity/real-shapes')
+    .option('--cache <dir>', 'where generated random-weight models are kept', 'bench/cache')
     .action(async (options: BenchOptions, command: Command) => {
       const { dataDir } = command.optsWithGlobals<{ dataDir: string }>();
-      const results = await runBench(dataDir, options.quick === true);
+      const results = await runBench(dataDir, options);
       mkdirSync(resolve(options.out), { recursive: true });
       const file = join(resolve(options.out), `${results.startedAt.replace(/[:.]/g, '-')}-${hostname()}.json`);
       writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
@@ -61,7 +68,8 @@ async function measureEventLoopLag<T>(work: () => Promise<T>): Promise<{ value: 
   }
 }
 
-async function runBench(dataDir: string, quick: boolean) {
+async function runBench(dataDir: string, options: BenchOptions) {
+  const quick = options.quick === true;
   const startedAt = new Date().toISOString();
   const rssBefore = process.memoryUsage().rss;
 
@@ -99,8 +107,12 @@ async function runBench(dataDir: string, quick: boolean) {
       await studio.close();
     }
 
+    // The real-size model needs ~2 GB of weights and seconds per run: not in --quick.
+    const embeddingRealSize =
+      options.embedding && !quick ? await benchEmbedding(runtime, { realShapesDir: resolve(options.realShapes), cacheDir: resolve(options.cache), warmRuns: 3 }) : null;
+
     return {
-      benchmark: 'blip-studio foundation',
+      benchmark: 'blip-studio',
       startedAt,
       quick,
       machine: {
@@ -134,6 +146,7 @@ async function runBench(dataDir: string, quick: boolean) {
         },
         apiDispatch: { calls: callMs.length, medianMs: median(callMs), p95Ms: [...callMs].sort((a, b) => a - b)[Math.floor(callMs.length * 0.95)] ?? 0 },
         memory: { rssBeforeBytes: rssBefore, rssAfterBytes: process.memoryUsage().rss },
+        embeddingRealSize,
       },
     };
   } finally {
@@ -150,5 +163,19 @@ function formatSummary(bench: Awaited<ReturnType<typeof runBench>>): string {
     `  MatMul chain ${r.matMulChainCpu.size}²×${r.matMulChainCpu.layers}     ${r.matMulChainCpu.meanRunMs.toFixed(0)} ms/run, ${r.matMulChainCpu.gflopsPerSecond.toFixed(1)} GFLOP/s`,
     `  main-thread lag           idle ${r.mainThreadLag.idleMaxLagMs.toFixed(1)} ms, during worker run ${r.mainThreadLag.duringWorkerRunMaxLagMs.toFixed(1)} ms (${r.mainThreadLag.ticksDuringWorkerRun} ticks)`,
     `  API dispatch              ${r.apiDispatch.medianMs.toFixed(3)} ms median, p95 ${r.apiDispatch.p95Ms.toFixed(3)} ms`,
+    ...(r.embeddingRealSize ? formatEmbedding(r.embeddingRealSize) : []),
   ].join('\n');
+}
+
+function formatEmbedding(e: EmbeddingBenchResult): string[] {
+  const mib = (bytes: number | null) => (bytes === null ? 'n/a' : `${(bytes / 2 ** 20).toFixed(0)} MiB`);
+  const m = e.memory;
+  return [
+    `  subject embedding, real size (${(e.weightsBytes / 2 ** 30).toFixed(2)} GiB weights, ${e.graphGflop.toFixed(1)} GFLOP)`,
+    `    session create          ${e.sessionCreateMs.toFixed(0)} ms`,
+    `    first / warm run        ${e.firstRunMs.toFixed(0)} ms / ${e.warmRunMedianMs.toFixed(0)} ms median`,
+    `    throughput              ${e.achievedGflopsPerSecond.toFixed(1)} GFLOP/s = ${(100 * e.fractionOfMatMulPeak).toFixed(0)} % of the MatMul peak (${e.matMulPeakGflopsPerSecond.toFixed(1)} GFLOP/s)`,
+    `    memory after create     anon ${mib(m.afterCreate.anonBytes)}, file-backed ${mib(m.afterCreate.fileBytes)}`,
+    `    memory after runs       anon ${mib(m.afterRuns.anonBytes)}, file-backed ${mib(m.afterRuns.fileBytes)}, peak RSS ${mib(m.afterRuns.peakRssBytes)}`,
+  ];
 }

@@ -4,6 +4,7 @@
  */
 import { GraphBuilder, type ElementType, type Value } from '../graph/builder';
 import { graphCacheKey } from '../graph/cache-key';
+import { countFlops } from '../graph/flops';
 import type { OnnxModel } from '../graph/onnx-writer';
 import type { Shape } from '../graph/shapes';
 import { WeightBinder } from './weight-binder';
@@ -23,6 +24,8 @@ export interface NetGraph {
   outputs: readonly GraphPort[];
   /** Every tensor the net requested from the catalog, in request order. */
   parameters: readonly TensorRequest[];
+  /** Multiply-add FLOPs of one run (graph/flops.ts), for throughput figures. */
+  flops: number;
 }
 
 /** What a net's body works with while it builds. */
@@ -58,6 +61,7 @@ export function buildNetGraph(spec: NetBuildSpec): NetGraph {
     inputs: b.inputs.map(port),
     outputs: outputs.map((o) => ({ ...port(o.value), name: o.name })),
     parameters: weights.requests,
+    flops: countFlops(b.nodes),
   };
 }
 
