@@ -6,6 +6,11 @@ import { buildClipTextGraph, buildContextClipTextGraph } from '../../main/engine
 import { parseBlipDiffusionIndex, parseBlipQFormerModelConfig, parseClipTextConfig } from '../../main/engine/nets/configs';
 import { checkParameters, impliedParameters, WeightMismatchError } from '../../main/engine/nets/implied-parameters';
 import { buildQFormerGraph } from '../../main/engine/nets/qformer';
+import { buildControlNetGraph } from '../../main/engine/nets/controlnet';
+import { buildUnetGraph } from '../../main/engine/nets/unet';
+import { parseControlNetConfig, parseUnetConfig } from '../../main/engine/nets/unet-config';
+import { buildVaeDecoderGraph, buildVaeEncoderGraph } from '../../main/engine/nets/vae';
+import { parseAutoencoderKLConfig, vaeScaleFactor } from '../../main/engine/nets/vae-config';
 import type { TensorListing, WeightCatalog, WeightDType, WeightEntry } from '../../main/engine/nets/weight-catalog';
 import { WEIGHT_DTYPE_BYTES } from '../../main/engine/nets/weight-catalog';
 import { realShapesListing } from '../helpers/net-fixtures';
@@ -29,14 +34,31 @@ const textBuilds: Build[] = [
   (config, catalog) => buildClipTextGraph(config, catalog),
   (config, catalog) => buildContextClipTextGraph(config, catalog, { queryTokenCount: QUERY_TOKENS, ctxBeginPos: CTX_BEGIN_POS }),
 ];
+/** The VAE's two graphs each read half of its weights: one build runs both, so the check sees their union. */
+const VAE_LATENT_SIZE = 1;
+const vaeBuilds: Build[] = [
+  (config, catalog) => {
+    const imageSize = VAE_LATENT_SIZE * vaeScaleFactor(parseAutoencoderKLConfig(config));
+    return [
+      buildVaeEncoderGraph(config, catalog, { height: imageSize, width: imageSize }),
+      buildVaeDecoderGraph(config, catalog, { latentHeight: VAE_LATENT_SIZE, latentWidth: VAE_LATENT_SIZE }),
+    ];
+  },
+];
+/** The UNet and ControlNet read the same tensors at any size: the SD latent size of 512² images and CLIP's 77 tokens. */
+const UNET_LATENT_SIZE = 64;
+const TEXT_TOKENS = 77;
+const unetBuilds: Build[] = [(config, catalog) => buildUnetGraph(config, catalog, { height: UNET_LATENT_SIZE, width: UNET_LATENT_SIZE, textLength: TEXT_TOKENS })];
+const controlnetBuilds: Build[] = [(config, catalog) => buildControlNetGraph(config, catalog, { height: UNET_LATENT_SIZE, width: UNET_LATENT_SIZE, textLength: TEXT_TOKENS })];
 /** Reference class → the builders that read its weights. */
 const BUILDERS_BY_CLASS: Readonly<Record<string, Build[]>> = {
   'diffusers.pipelines.blip_diffusion.modeling_blip2.Blip2QFormerModel': qformerBuilds,
   'diffusers.pipelines.blip_diffusion.modeling_ctx_clip.ContextCLIPTextModel': textBuilds,
   'transformers.CLIPTextModel': textBuilds,
+  'diffusers.UNet2DConditionModel': unetBuilds,
+  'diffusers.ControlNetModel': controlnetBuilds,
+  'diffusers.AutoencoderKL': vaeBuilds,
 };
-/** Components whose nets come in a later issue. */
-const LATER_CLASSES = ['diffusers.UNet2DConditionModel', 'diffusers.AutoencoderKL', 'diffusers.ControlNetModel'];
 
 function componentListing(component: string): { listing: TensorListing[]; configFull: unknown; configFile: string | null } {
   const json = readJson(join(realShapes, `${component}.json`)) as { config_full: unknown };
@@ -57,11 +79,9 @@ function listingCatalog(listing: readonly TensorListing[]): WeightCatalog {
 }
 
 describe('real checkpoints (real-shapes/): what each config implies against what the files hold', () => {
-  it('every listed component is either built here or belongs to the later UNet/VAE/ControlNet issue', () => {
-    for (const [component, entry] of Object.entries(index.components)) {
-      expect(entry.class in BUILDERS_BY_CLASS || LATER_CLASSES.includes(entry.class), `${component} (${entry.class})`).toBe(true);
-    }
-    expect(Object.values(index.components).filter((e) => e.class in BUILDERS_BY_CLASS)).toHaveLength(3);
+  it('every listed component is built here', () => {
+    for (const [component, entry] of Object.entries(index.components)) expect(entry.class in BUILDERS_BY_CLASS, `${component} (${entry.class})`).toBe(true);
+    expect(Object.keys(index.components)).toHaveLength(6);
   });
 
   for (const [component, entry] of Object.entries(index.components).filter(([, e]) => e.class in BUILDERS_BY_CLASS)) {
@@ -127,5 +147,97 @@ describe('real checkpoints (real-shapes/): what each config implies against what
       ['input_ids', [1, 61]],
       ['ctx_embeddings', [1, 16, 768]],
     ]);
+  });
+
+  it('VAE: the hub config parses like the full one, and the real graphs have the pipeline’s shapes (512² image, 64² latents)', () => {
+    const vae = componentListing('blipdiffusion-vae');
+    expect(vae.configFile).not.toBeNull();
+    const config = parseAutoencoderKLConfig(vae.configFull);
+    expect(parseAutoencoderKLConfig(readJson(vae.configFile as string))).toEqual(config);
+    expect(config).toMatchObject({ blockOutChannels: [128, 256, 512, 512], layersPerBlock: 2, normNumGroups: 32, latentChannels: 4, scalingFactor: 0.18215, shiftFactor: 0 });
+    expect(config).toMatchObject({ midBlockAddAttention: true, useQuantConv: true, usePostQuantConv: true, activation: 'silu' });
+    const catalog = listingCatalog(vae.listing);
+    const decoder = buildVaeDecoderGraph(vae.configFull, catalog, { latentHeight: 64, latentWidth: 64, outputs: ['sample', 'image'] });
+    expect(decoder.inputs.map((p) => [p.name, p.shape])).toEqual([['latents', [1, 4, 64, 64]]]);
+    expect(decoder.outputs.map((p) => [p.name, p.shape])).toEqual([
+      ['sample', [1, 3, 512, 512]],
+      ['image', [1, 512, 512, 3]],
+    ]);
+    const encoder = buildVaeEncoderGraph(vae.configFull, catalog, { height: 512, width: 512 });
+    expect(encoder.inputs.map((p) => [p.name, p.shape])).toEqual([['image', [1, 3, 512, 512]]]);
+    expect(encoder.outputs.map((p) => [p.name, p.shape])).toEqual([
+      ['mean', [1, 4, 64, 64]],
+      ['logvar', [1, 4, 64, 64]],
+    ]);
+  });
+
+  it('UNet and ControlNet: the hub configs parse like the full ones; attention_head_dim 8 is the head COUNT (SD-1.5 naming quirk)', () => {
+    const unet = componentListing('blipdiffusion-unet');
+    const controlnet = componentListing('controlnet-canny');
+    for (const [parse, listing] of [
+      [parseUnetConfig, unet],
+      [parseControlNetConfig, controlnet],
+    ] as const) {
+      expect(listing.configFile).not.toBeNull();
+      expect(parse(readJson(listing.configFile as string))).toEqual(parse(listing.configFull));
+    }
+    const config = parseUnetConfig(unet.configFull);
+    expect(config.down.map((d) => [d.type, d.inChannels, d.outChannels, d.layers, d.attention?.heads ?? null, d.addDownsample])).toEqual([
+      ['CrossAttnDownBlock2D', 320, 320, 2, 8, true],
+      ['CrossAttnDownBlock2D', 320, 640, 2, 8, true],
+      ['CrossAttnDownBlock2D', 640, 1280, 2, 8, true],
+      ['DownBlock2D', 1280, 1280, 2, null, false],
+    ]);
+    expect(config.up.map((u) => [u.type, u.prevOutputChannels, u.inChannels, u.outChannels, u.layers, u.addUpsample])).toEqual([
+      ['UpBlock2D', 1280, 1280, 1280, 3, true],
+      ['CrossAttnUpBlock2D', 1280, 640, 1280, 3, true],
+      ['CrossAttnUpBlock2D', 1280, 320, 640, 3, true],
+      ['CrossAttnUpBlock2D', 640, 320, 320, 3, false],
+    ]);
+    expect(config).toMatchObject({ time: { projectionChannels: 320, embedDim: 1280, flipSinToCos: true, freqShift: 0 }, normNumGroups: 32, sampleSize: [64, 64], useLinearProjection: false });
+    expect(parseControlNetConfig(controlnet.configFull)).toMatchObject({ conditioningEmbeddingOutChannels: [16, 32, 96, 256], flipConditioningChannels: false, mid: { channels: 1280 } });
+
+    // The real graph at 64² latents: 8 heads everywhere, so head sizes 40/80/160, as diffusers runs SD-1.5.
+    const graph = buildUnetGraph(unet.configFull, listingCatalog(unet.listing), { textLength: TEXT_TOKENS, withResiduals: true });
+    const attention = graph.model.graph.nodes.filter((n) => n.opType === 'MultiHeadAttention');
+    expect(attention).toHaveLength(2 * (3 * 2 + 1 + 3 * 3));
+    expect(new Set(attention.map((n) => n.attributes?.find((a) => a.name === 'num_heads')?.value))).toEqual(new Set([8]));
+    expect(graph.outputs.map((p) => [p.name, p.shape])).toEqual([['noise_pred', [1, 4, 64, 64]]]);
+    expect(graph.inputs.map((p) => [p.name, p.shape])).toEqual([
+      ['sample', [1, 4, 64, 64]],
+      ['timestep', [1]],
+      ['encoder_hidden_states', [1, 77, 768]],
+      ...[320, 320, 320, 320, 640, 640, 640, 1280, 1280, 1280, 1280, 1280].map((channels, k) => {
+        const size = 64 / 2 ** [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3][k]!;
+        return [`down_residual_${String(k).padStart(2, '0')}`, [1, channels, size, size]];
+      }),
+      ['mid_residual', [1, 1280, 8, 8]],
+    ]);
+    // The ControlNet's outputs are exactly the UNet's residual inputs, for a 512² control image.
+    const control = buildControlNetGraph(controlnet.configFull, listingCatalog(controlnet.listing), { height: UNET_LATENT_SIZE, width: UNET_LATENT_SIZE, textLength: TEXT_TOKENS });
+    expect(control.outputs.map((p) => [p.name, p.shape])).toEqual(graph.inputs.slice(3).map((p) => [p.name, p.shape]));
+    expect(control.inputs.find((p) => p.name === 'controlnet_cond')?.shape).toEqual([1, 3, 512, 512]);
+  });
+
+  it('UNet: a build against files that disagree fails once, naming every missing, unused and mis-shaped tensor', () => {
+    const { listing, configFull } = componentListing('blipdiffusion-unet');
+    const dropped = 'up_blocks.1.attentions.2.transformer_blocks.0.attn2.to_k.weight';
+    const reshaped = 'mid_block.attentions.0.proj_in.weight';
+    const damaged: TensorListing[] = [
+      ...listing.filter((t) => t.name !== dropped).map((t) => (t.name === reshaped ? { ...t, shape: [1280, 1280] } : t)),
+      { name: 'down_blocks.3.attentions.0.norm.weight', dtype: 'F32', shape: [1280] },
+    ];
+    let error: unknown;
+    try {
+      buildUnetGraph(configFull, listingCatalog(damaged), { textLength: TEXT_TOKENS });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(WeightMismatchError);
+    expect((error as WeightMismatchError).report).toEqual({
+      missing: [dropped],
+      unused: ['down_blocks.3.attentions.0.norm.weight'],
+      misshaped: [{ name: reshaped, problem: 'shape [1280, 1280], expected [1280, 1280, 1, 1]' }],
+    });
   });
 });

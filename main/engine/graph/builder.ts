@@ -67,6 +67,8 @@ export interface OpAttributes {
   Tanh: NoAttributes;
   Erf: NoAttributes;
   Sigmoid: NoAttributes;
+  Sin: NoAttributes;
+  Cos: NoAttributes;
   MatMul: NoAttributes;
   /** Y = alpha·A'·B' + beta·C with A' = transA ? Aᵀ : A (2-D operands). */
   Gemm: { transA: boolean; transB: boolean; alpha: number; beta: number };
@@ -87,6 +89,10 @@ export interface OpAttributes {
   Conv: ConvSpec;
   /** Normalises over the axes from `axis` to the last (ONNX opset 17). */
   LayerNormalization: { axis: number; epsilon: number };
+  /** ONNX opset 21: per-channel scale and bias [C] over (N, C, spatial…), statistics per group of C/numGroups channels. */
+  GroupNormalization: { numGroups: number; epsilon: number };
+  /** Nearest-neighbour resize to a static output shape, as PyTorch's `interpolate(mode='nearest')` (×2 or to a given size). */
+  Resize: { sizes: Shape };
   /** ONNX opset 20. */
   Gelu: { approximate: 'none' | 'tanh' };
   /** com.microsoft: x·sigmoid(alpha·x). */
@@ -255,6 +261,14 @@ export class GraphBuilder {
     return this.#unaryFloat('Sigmoid', x);
   }
 
+  sin(x: Value): Value {
+    return this.#unaryFloat('Sin', x);
+  }
+
+  cos(x: Value): Value {
+    return this.#unaryFloat('Cos', x);
+  }
+
   matMul(a: Value, b: Value): Value {
     return this.#node('MatMul', [a, b], {}, () => ({ type: sameFloatType(a, b), shape: matMulShape(a.shape, b.shape) }));
   }
@@ -379,6 +393,33 @@ export class GraphBuilder {
     });
   }
 
+  /** GroupNormalization (opset 21) of x (N, C, spatial…) with per-channel `scale`/`bias` [C]. */
+  groupNormalization(x: Value, scale: Value, bias: Value, options: { numGroups: number; epsilon: number }): Value {
+    return this.#node('GroupNormalization', [x, scale, bias], { ...options }, () => {
+      if (x.shape.length < 3) throw new ShapeProblem(`input ${formatShape(x.shape)} must be (N, C, spatial…)`);
+      const channels = x.shape[1] as number;
+      const groups = options.numGroups;
+      if (!Number.isInteger(groups) || groups < 1 || channels % groups !== 0) throw new ShapeProblem(`${channels} channels do not split into ${groups} groups`);
+      for (const p of [scale, bias]) {
+        if (!sameShape(p.shape, [channels])) throw new ShapeProblem(`scale/bias ${formatShape(p.shape)} must be [${channels}]`);
+        if (p.type !== x.type) throw new ShapeProblem(`scale/bias are ${p.type}, input is ${x.type}`);
+      }
+      return { type: floatType(x), shape: x.shape };
+    });
+  }
+
+  /**
+   * Nearest-neighbour Resize of x to `sizes` (the full output shape; usually the spatial dims ×2), with
+   * PyTorch's `interpolate(mode='nearest')` rule: output index i reads input index floor(i · in / out).
+   */
+  resizeNearest(x: Value, sizes: Shape): Value {
+    return this.#node('Resize', [x], { sizes: [...sizes] }, () => {
+      if (sizes.length !== x.shape.length) throw new ShapeProblem(`${sizes.length} output sizes for rank ${x.shape.length}`);
+      if (!isValidShape(sizes) || sizes.some((d, i) => d === 0 && x.shape[i] !== 0)) throw new ShapeProblem(`output sizes ${formatShape(sizes)} must be positive integers`);
+      return { type: floatType(x), shape: sizes };
+    });
+  }
+
   gelu(x: Value, approximate: 'none' | 'tanh' = 'none'): Value {
     return this.#node('Gelu', [x], { approximate }, () => ({ type: floatType(x), shape: x.shape }));
   }
@@ -418,7 +459,7 @@ export class GraphBuilder {
     });
   }
 
-  #unaryFloat(op: 'Sqrt' | 'Reciprocal' | 'Exp' | 'Tanh' | 'Erf' | 'Sigmoid', x: Value): Value {
+  #unaryFloat(op: 'Sqrt' | 'Reciprocal' | 'Exp' | 'Tanh' | 'Erf' | 'Sigmoid' | 'Sin' | 'Cos', x: Value): Value {
     return this.#node(op, [x], {}, () => ({ type: floatType(x), shape: x.shape }));
   }
 

@@ -35,6 +35,27 @@ export function layerNorm(b: GraphBuilder, x: Value, scale: Value, bias: Value, 
   return b.add(b.mul(b.mul(centred, inverseStd), scale), bias);
 }
 
+/**
+ * GroupNorm over (N, C, spatial…) with per-channel affine [C], as torch.nn.GroupNorm (biased variance):
+ * one GroupNormalization-21 kernel when fused, otherwise Reshape to [N, G, rest] + ReduceMean statistics.
+ */
+export function groupNorm(b: GraphBuilder, x: Value, scale: Value, bias: Value, numGroups: number, epsilon: number, fused: boolean): Value {
+  if (fused) return b.groupNormalization(x, scale, bias, { numGroups, epsilon });
+  const [batch, channels] = x.shape as [number, number];
+  const spatialRank = x.shape.length - 2;
+  const grouped = b.reshape(x, [batch, numGroups, -1]);
+  const centred = b.sub(grouped, b.reduceMean(grouped, [-1]));
+  const variance = b.reduceMean(b.mul(centred, centred), [-1]);
+  const normalized = b.reshape(b.mul(centred, b.reciprocal(b.sqrt(b.add(variance, b.scalar(epsilon))))), x.shape);
+  const perChannel = (p: Value) => b.reshape(p, [channels, ...Array.from({ length: spatialRank }, () => 1)]);
+  return b.add(b.mul(normalized, perChannel(scale)), perChannel(bias));
+}
+
+/** SiLU (swish), x·σ(x): diffusers' `act_fn: silu`; ONNX has no single CPU kernel for it before opset 24. */
+export function silu(b: GraphBuilder, x: Value): Value {
+  return b.mul(x, b.sigmoid(x));
+}
+
 export function activation(b: GraphBuilder, x: Value, kind: Activation, fused: boolean): Value {
   switch (kind) {
     case 'gelu':

@@ -42,11 +42,17 @@ export function lowerToOnnx(graph: GraphContents, spec: { name: string; outputs:
   if (unbound.length > 0) throw new Error(`graph '${spec.name}' uses values with no data: ${unbound.map((v) => v.name).join(', ')}`);
 
   const extraInitializers: OnnxTensor[] = [];
-  const int64Constant = (name: string, values: readonly number[]): string => {
-    extraInitializers.push(inlineTensor(name, 'int64', [values.length], BigInt64Array.from(values, (v) => BigInt(v))));
-    return name;
+  const constants: ShapeConstants = {
+    int64: (name, values) => {
+      extraInitializers.push(inlineTensor(name, 'int64', [values.length], BigInt64Array.from(values, (v) => BigInt(v))));
+      return name;
+    },
+    float32: (name, values) => {
+      extraInitializers.push(inlineTensor(name, 'float32', [values.length], Float32Array.from(values)));
+      return name;
+    },
   };
-  const nodes = graph.nodes.filter((node) => node.outputs.some((o) => needed.has(o.id))).map((node) => lowerNode(node, int64Constant));
+  const nodes = graph.nodes.filter((node) => node.outputs.some((o) => needed.has(o.id))).map((node) => lowerNode(node, constants));
 
   const taken = new Set([...graph.inputs, ...graph.initializers.map((i) => i.value), ...graph.nodes.flatMap((n) => n.outputs)].map((v) => v.name));
   for (const output of spec.outputs) {
@@ -86,8 +92,16 @@ function neededValues(nodes: readonly GraphNode[], outputs: readonly Value[]): S
 const int = (name: string, value: number): OnnxAttribute => ({ name, kind: 'int', value });
 const float = (name: string, value: number): OnnxAttribute => ({ name, kind: 'float', value });
 const ints = (name: string, value: readonly number[]): OnnxAttribute => ({ name, kind: 'ints', value });
+const str = (name: string, value: string): OnnxAttribute => ({ name, kind: 'string', value });
 
-function lowerNode(node: GraphNode, int64Constant: (name: string, values: readonly number[]) => string): OnnxNode {
+/** Emitters of a node's 1-D constant operands (shapes, axes, Resize scales/sizes): each adds an initializer and returns its name. */
+interface ShapeConstants {
+  int64: (name: string, values: readonly number[]) => string;
+  float32: (name: string, values: readonly number[]) => string;
+}
+
+function lowerNode(node: GraphNode, constants: ShapeConstants): OnnxNode {
+  const int64Constant = constants.int64;
   const inputs = node.inputs.map((v) => (v ? v.name : ''));
   const base = { name: node.name, outputs: node.outputs.map((o) => o.name) };
   const plain = (attributes: OnnxAttribute[] = [], extraInputs: string[] = []): OnnxNode => ({ ...base, opType: node.op, inputs: trimOptional([...inputs, ...extraInputs]), attributes });
@@ -129,8 +143,22 @@ function lowerNode(node: GraphNode, int64Constant: (name: string, values: readon
     }
     case 'LayerNormalization':
       return plain([int('axis', node.attributes.axis), float('epsilon', node.attributes.epsilon)]);
+    case 'GroupNormalization':
+      return plain([int('num_groups', node.attributes.numGroups), float('epsilon', node.attributes.epsilon)]);
+    case 'Resize': {
+      // Asymmetric coordinates + floor is PyTorch's 'nearest'. Whole factors go in as `scales` (the
+      // common ×2, exact in float), other targets as `sizes`. Inputs: X, roi (absent), scales, sizes.
+      const input = node.inputs[0] as Value;
+      const { sizes } = node.attributes;
+      const factors = sizes.map((d, i) => d / (input.shape[i] as number));
+      const whole = factors.every((f) => Number.isInteger(f) && f >= 1);
+      const attributes = [str('mode', 'nearest'), str('coordinate_transformation_mode', 'asymmetric'), str('nearest_mode', 'floor')];
+      return whole
+        ? plain(attributes, ['', constants.float32(`${node.name}/scales`, factors)])
+        : plain(attributes, ['', '', constants.int64(`${node.name}/sizes`, sizes)]);
+    }
     case 'Gelu':
-      return plain([{ name: 'approximate', kind: 'string', value: node.attributes.approximate }]);
+      return plain([str('approximate', node.attributes.approximate)]);
     case 'QuickGelu':
       return { ...plain([float('alpha', node.attributes.alpha)]), domain: MICROSOFT_DOMAIN };
     case 'MultiHeadAttention': {
@@ -152,6 +180,8 @@ function lowerNode(node: GraphNode, int64Constant: (name: string, values: readon
     case 'Tanh':
     case 'Erf':
     case 'Sigmoid':
+    case 'Sin':
+    case 'Cos':
     case 'MatMul':
     case 'Where':
       return plain();

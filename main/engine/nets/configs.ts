@@ -142,7 +142,7 @@ export function parseBlipDiffusionIndex(json: unknown): BlipDiffusionIndex {
 }
 
 /** Reads one JSON object's keys with defaults; errors name the key with its path. */
-class ConfigReader {
+export class ConfigReader {
   readonly #object: Record<string, unknown>;
   readonly #where: string;
   readonly #path: string;
@@ -201,6 +201,21 @@ class ConfigReader {
     const activation = ACTIVATIONS[name];
     if (!activation) throw this.#error(key, `one of ${Object.keys(ACTIVATIONS).join(', ')}`, name);
     return activation;
+  }
+
+  /** The raw value of a key, undefined when it is absent or null (for shapes the typed readers above do not cover). */
+  raw(key: string): unknown {
+    return this.#value(key, undefined);
+  }
+
+  /** Whether the key is present with the value null (diffusers gives some keys a meaning for an explicit None). */
+  isExplicitNull(key: string): boolean {
+    return key in this.#object && this.#object[key] === null;
+  }
+
+  /** An error naming `key` (with its path), what it must be and what it is. */
+  invalid(key: string, expected: string, got: unknown): ConfigError {
+    return this.#error(key, expected, got);
   }
 
   divisible(key: string, value: number, byKey: string, by: number): void {
