@@ -10,7 +10,7 @@ export interface CatalogPart {
   catalog: WeightCatalog;
   /** Prepended to every tensor name, e.g. 'controlnet.' ('' keeps the names). */
   namePrefix: string;
-  /** The component's folder inside the external-data folder, e.g. 'controlnet'. */
+  /** The component's folder inside the external-data folder, e.g. 'controlnet' ('' when the catalog's file names already are relative to it). */
   folder: string;
 }
 
@@ -25,7 +25,7 @@ export function catalogUnion(parts: readonly CatalogPart[]): WeightCatalog {
       if (!part) return undefined;
       const local = name.slice(part.namePrefix.length);
       const entry = part.catalog.lookup(local, request && { ...request, name: local });
-      return entry && { ...entry, file: `${part.folder}/${entry.file}` };
+      return entry && { ...entry, file: part.folder ? `${part.folder}/${entry.file}` : entry.file };
     },
   };
 }

@@ -15,7 +15,7 @@ import { GraphBuilder, type Value } from '../graph/builder';
 import type { Shape } from '../graph/shapes';
 import { catalogUnion } from './catalog-union';
 import { CONTROLNET_INPUTS, controlImageScale, controlnetBody } from './controlnet';
-import { buildNetGraph, type NetGraph } from './net-graph';
+import { netCacheKey, buildNetGraph, type NetGraph } from './net-graph';
 import { crossAttentionWidth, declareResidualInputs, resolveUnetOptions, UNET_INPUTS, UNET_OUTPUTS, unetBody } from './unet';
 import { parseControlNetConfig, parseUnetConfig } from './unet-config';
 import type { WeightCatalog } from './weight-catalog';
@@ -81,10 +81,14 @@ export function buildUnetGuidedStepGraph(config: unknown, catalog: WeightCatalog
   });
 }
 
-/** The two components of a ControlNet pipeline, each with its config and weights. */
+/**
+ * The two components of a ControlNet pipeline, each with its config and weights. `folder` is where the
+ * component's files sit inside the graph's external-data folder (default 'unet' / 'controlnet', the
+ * model folder layout; '' when the catalog's file names are already relative to that folder).
+ */
 export interface ControlledUnetComponents {
-  unet: { config: unknown; catalog: WeightCatalog };
-  controlnet: { config: unknown; catalog: WeightCatalog };
+  unet: { config: unknown; catalog: WeightCatalog; folder?: string };
+  controlnet: { config: unknown; catalog: WeightCatalog; folder?: string };
 }
 
 /**
@@ -100,10 +104,7 @@ export function buildControlledUnetGuidedStepGraph(components: ControlledUnetCom
   if (controlnet.inChannels !== unet.inChannels) throw new Error(`controlnet in_channels (${controlnet.inChannels}) differs from the unet's (${unet.inChannels})`);
   const images = options.batch ?? 1;
   const resolved = { ...resolveUnetOptions(unet, { ...options, batch: 2 * images }), exposeBatchPrediction: options.exposeBatchPrediction ?? false };
-  const catalog = catalogUnion([
-    { catalog: components.unet.catalog, namePrefix: '', folder: UNET_FOLDER },
-    { catalog: components.controlnet.catalog, namePrefix: CONTROLNET_NAME_PREFIX, folder: CONTROLNET_FOLDER },
-  ]);
+  const catalog = controlledCatalog(components);
   return buildNetGraph({
     net: CONTROLLED_UNET_GUIDED_STEP_NET,
     component: 'unet + controlnet',
@@ -125,6 +126,26 @@ export function buildControlledUnetGuidedStepGraph(components: ControlledUnetCom
       return guidedOutputs(b, prediction, guidanceScale, images, resolved.exposeBatchPrediction);
     },
   });
+}
+
+function controlledCatalog(components: ControlledUnetComponents): WeightCatalog {
+  return catalogUnion([
+    { catalog: components.unet.catalog, namePrefix: '', folder: components.unet.folder ?? UNET_FOLDER },
+    { catalog: components.controlnet.catalog, namePrefix: CONTROLNET_NAME_PREFIX, folder: components.controlnet.folder ?? CONTROLNET_FOLDER },
+  ]);
+}
+
+/** The cache key buildUnetGuidedStepGraph's graph will have, without building it. */
+export function unetGuidedStepGraphKey(config: unknown, catalog: WeightCatalog, options: GuidedUnetStepOptions): string {
+  const resolved = { ...resolveUnetOptions(parseUnetConfig(config), { ...options, batch: 2 * (options.batch ?? 1) }), exposeBatchPrediction: options.exposeBatchPrediction ?? false };
+  return netCacheKey(UNET_GUIDED_STEP_NET, config, resolved, catalog);
+}
+
+/** The cache key buildControlledUnetGuidedStepGraph's graph will have, without building it. */
+export function controlledUnetGuidedStepGraphKey(components: ControlledUnetComponents, options: GuidedStepOptions): string {
+  const unet = parseUnetConfig(components.unet.config);
+  const resolved = { ...resolveUnetOptions(unet, { ...options, batch: 2 * (options.batch ?? 1) }), exposeBatchPrediction: options.exposeBatchPrediction ?? false };
+  return netCacheKey(CONTROLLED_UNET_GUIDED_STEP_NET, { unet: components.unet.config, controlnet: components.controlnet.config }, resolved, controlledCatalog(components));
 }
 
 /** sample [B, …] (duplicated to 2B rows in the graph), timestep [1], encoder_hidden_states [2B, L, D]. */

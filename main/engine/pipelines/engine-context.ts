@@ -43,24 +43,50 @@ export function assertFinite(stage: string, outputs: TensorMap): void {
   }
 }
 
-/** Builds the graph (or takes it from the on-disk cache), runs it once on `feeds` and releases the session. */
-export async function runNetOnce(
-  context: EngineContext,
-  stage: string,
-  bound: BoundCatalog,
-  graph: { cacheKey: string; build: () => NetGraph },
-  feeds: Record<string, TensorValue>,
-): Promise<TensorMap> {
+export interface GraphSource {
+  cacheKey: string;
+  build: () => NetGraph;
+}
+
+/** A session over a built (or cached) graph; `run` checks every float output for NaN/Inf, naming `stage`. */
+export interface StageSession {
+  run(feeds: Record<string, TensorValue>): Promise<TensorMap>;
+  release(): Promise<void>;
+}
+
+export async function openStage(context: EngineContext, stage: string, externalDataFolder: string, graph: GraphSource): Promise<StageSession> {
   const cache = new GraphCache(join(context.cacheDir, 'graphs'));
   const model = cache.getOrBuild(graph.cacheKey, () => encodeModel(graph.build().model));
-  if (context.signal?.aborted) throw new Error(`${stage}: cancelled`);
-  const session = await context.runtime.createSession({ model, externalDataFolder: bound.externalDataFolder, device: context.device });
+  throwIfAborted(context.signal);
+  const session = await context.runtime.createSession({ model, externalDataFolder, device: context.device });
   if (session.deviceNote) context.onDeviceNote?.(session.deviceNote);
+  return {
+    run: async (feeds) => {
+      const outputs = await context.runtime.run(session.id, feeds);
+      assertFinite(stage, outputs);
+      return outputs;
+    },
+    release: () => context.runtime.releaseSession(session.id),
+  };
+}
+
+/** Builds the graph (or takes it from the on-disk cache), runs it once on `feeds` and releases the session. */
+export async function runNetOnce(context: EngineContext, stage: string, bound: BoundCatalog, graph: GraphSource, feeds: Record<string, TensorValue>): Promise<TensorMap> {
+  const session = await openStage(context, stage, bound.externalDataFolder, graph);
   try {
-    const outputs = await context.runtime.run(session.id, feeds);
-    assertFinite(stage, outputs);
-    return outputs;
+    return await session.run(feeds);
   } finally {
-    await context.runtime.releaseSession(session.id);
+    await session.release();
   }
+}
+
+export class CancelledError extends Error {
+  constructor() {
+    super('Cancelled');
+    this.name = 'CancelledError';
+  }
+}
+
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new CancelledError();
 }

@@ -1,0 +1,339 @@
+/**
+ * Zero-shot subject-driven generation, written out as diffusers' BlipDiffusionPipeline and
+ * BlipDiffusionControlNetPipeline do it (parity kit README items 1-12):
+ *   subject embedding → conditional + unconditional text embeddings → latents (seed or given)
+ *   → for each timestep: scale input, one whole-step graph (ControlNet + UNet + guidance) → scheduler
+ *   step → VAE decode (÷ scaling_factor inside the graph) → image in [0, 1].
+ * The denoising loop is here, in plain sight; everything heavy runs in ORT, and per step only the
+ * latents (tiny) cross into JS.
+ */
+import { relative, sep } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseBlipQFormerModelConfig, parseClipTextConfig } from '../nets/configs';
+import { parseUnetConfig, parseControlNetConfig } from '../nets/unet-config';
+import {
+  buildControlledUnetGuidedStepGraph,
+  buildUnetGuidedStepGraph,
+  controlledUnetGuidedStepGraphKey,
+  GUIDED_STEP_INPUTS,
+  GUIDED_STEP_OUTPUTS,
+  unetGuidedStepGraphKey,
+} from '../nets/unet-step';
+import { buildVaeDecoderGraph, VAE_DECODER_INPUTS, VAE_DECODER_OUTPUTS, vaeDecoderGraphKey } from '../nets/vae';
+import { createScheduler, type SchedulerName } from '../schedulers/scheduler';
+import { parseSchedulerConfig } from '../schedulers/scheduler-config';
+import { torchRandn, type TorchSeed } from '../random/torch-randn';
+import { parseImageProcessorConfig, preprocessControlImage, type PixelTensor } from '../imaging/preprocess';
+import { requireComponent, type ModelFolder } from '../../models/model-folder';
+import type { TensorValue } from '../runtime/runtime-protocol';
+import type { BoundCatalog } from '../weights/catalog';
+import type { WeightCatalog } from '../nets/weight-catalog';
+import { assertFinite, componentCatalog, openStage, throwIfAborted, type EngineContext, type StageSession } from './engine-context';
+import { latentPreview, type PreviewImage } from './latent-preview';
+import { embedSubject, type SubjectEmbedding } from './subject-embedding';
+import { encodeNegativePrompt, encodePrompt, tokenizePrompts } from './text-embeddings';
+
+/** The reference pipeline's defaults. */
+export const GENERATE_DEFAULTS = Object.freeze({ steps: 50, guidanceScale: 7.5, scheduler: 'pndm' as SchedulerName, negativePrompt: '', controlScale: 1 });
+
+export type ImageInput = { path: string } | { pixels: PixelTensor };
+
+export interface GenerateRequest {
+  model: ModelFolder;
+  /** A reference photo with its category word, or an embedding computed before (cached subjects). */
+  subject: { image: ImageInput; category: string } | { embedding: SubjectEmbedding };
+  targetSubject: string;
+  prompt: string;
+  negativePrompt?: string;
+  steps?: number;
+  guidanceScale?: number;
+  /** Output size in pixels; default: the UNet's sample_size × its latent factor. */
+  height?: number;
+  width?: number;
+  /** Initial noise: torch-compatible randn from a seed, or given latents [1, C, h, w]. */
+  noise: { seed: TorchSeed } | { latents: Float32Array };
+  scheduler?: SchedulerName;
+  /** A ControlNet conditioning image (the model must have a controlnet component). */
+  control?: ImageInput;
+  controlScale?: number;
+  promptStrength?: number;
+  promptReps?: number;
+}
+
+export interface GenerateProgress {
+  /** Denoising steps done (UNet calls), of `totalSteps`. */
+  step: number;
+  totalSteps: number;
+  timestep: number;
+  elapsedMs: number;
+  etaMs: number | null;
+  /** A cheap preview of the latents, every `previewEvery` steps (null otherwise). */
+  preview: PreviewImage | null;
+}
+
+export interface GenerateOptions {
+  onProgress?: (progress: GenerateProgress) => void;
+  /** Preview period in steps (default 5; 0 turns previews off). */
+  previewEvery?: number;
+  /** Also return the raw VAE output [1, 3, H, W] before clamping (parity checks). */
+  keepRawDecode?: boolean;
+}
+
+export interface GenerateResult {
+  width: number;
+  height: number;
+  /** [1, H, W, 3] in [0, 1]: the reference's output_type="np". */
+  image: Float32Array;
+  /** The final latents [1, C, h, w]. */
+  latents: Float32Array;
+  rawDecode: Float32Array | null;
+  timings: { embeddingMs: number; textMs: number; denoiseMs: number; decodeMs: number; totalMs: number };
+}
+
+interface Geometry {
+  latentChannels: number;
+  latentHeight: number;
+  latentWidth: number;
+  height: number;
+  width: number;
+}
+
+/** Latent size from the UNet (as the reference: 2^(len(block_out_channels) − 1)), sizes checked. */
+export function generationGeometry(model: ModelFolder, height?: number, width?: number): Geometry {
+  const unet = parseUnetConfig(requireComponent(model, 'unet').config);
+  const factor = 2 ** (unet.blockOutChannels.length - 1);
+  const [defaultH, defaultW] = unet.sampleSize ?? [64, 64];
+  const h = height ?? defaultH * factor;
+  const w = width ?? defaultW * factor;
+  for (const [name, value] of [
+    ['height', h],
+    ['width', w],
+  ] as const) {
+    if (!Number.isInteger(value) || value <= 0 || value % factor !== 0) {
+      throw new Error(`${name} must be a positive multiple of ${factor} for this model (got ${value})`);
+    }
+  }
+  return { latentChannels: unet.inChannels, latentHeight: h / factor, latentWidth: w / factor, height: h, width: w };
+}
+
+function checkRequest(request: GenerateRequest): void {
+  const steps = request.steps ?? GENERATE_DEFAULTS.steps;
+  if (!Number.isInteger(steps) || steps < 1 || steps > 1000) throw new Error(`steps must be an integer from 1 to 1000 (got ${steps})`);
+  const guidance = request.guidanceScale ?? GENERATE_DEFAULTS.guidanceScale;
+  if (!Number.isFinite(guidance) || guidance < 0) throw new Error(`guidance must be a non-negative number (got ${guidance})`);
+  if (request.control && !request.model.components.has('controlnet')) {
+    throw new Error(`a control image needs a model with a ControlNet (${request.model.dir} is a ${request.model.pipelineClass})`);
+  }
+}
+
+export async function generate(context: EngineContext, request: GenerateRequest, options: GenerateOptions = {}): Promise<GenerateResult> {
+  checkRequest(request);
+  const started = performance.now();
+  const { model } = request;
+  const geometry = generationGeometry(model, request.height, request.width);
+  const steps = request.steps ?? GENERATE_DEFAULTS.steps;
+  const guidanceScale = request.guidanceScale ?? GENERATE_DEFAULTS.guidanceScale;
+  const negativePrompt = request.negativePrompt ?? GENERATE_DEFAULTS.negativePrompt;
+  // Tokenise first: a too-long negative prompt fails before any model runs.
+  tokenizePrompts(model, { prompt: request.prompt, targetSubject: request.targetSubject, negativePrompt });
+
+  // 1. Subject embedding.
+  const subjectEmbedding = 'embedding' in request.subject ? request.subject.embedding : await embedSubject(context, { model, subject: request.subject.category, image: request.subject.image });
+  const embeddingMs = performance.now() - started;
+  throwIfAborted(context.signal);
+
+  // 2. Text embeddings, batched [uncond, cond] for classifier-free guidance.
+  const textStarted = performance.now();
+  const promptOptions = {
+    ...(request.promptStrength !== undefined ? { promptStrength: request.promptStrength } : {}),
+    ...(request.promptReps !== undefined ? { promptReps: request.promptReps } : {}),
+  };
+  const cond = await encodePrompt(context, { model, prompt: request.prompt, targetSubject: request.targetSubject, subjectEmbedding, ...promptOptions });
+  const uncond = await encodeNegativePrompt(context, model, negativePrompt);
+  const textLength = cond.dims[1];
+  const textEmbeddings = new Float32Array(uncond.data.length + cond.data.length);
+  textEmbeddings.set(uncond.data, 0);
+  textEmbeddings.set(cond.data, uncond.data.length);
+  const textMs = performance.now() - textStarted;
+  throwIfAborted(context.signal);
+
+  // 3. Initial latents × the scheduler's init_noise_sigma.
+  const scheduler = createScheduler(request.scheduler ?? GENERATE_DEFAULTS.scheduler, parseSchedulerConfig(requireComponent(model, 'scheduler').config));
+  scheduler.setTimesteps(steps);
+  const latentShape = [1, geometry.latentChannels, geometry.latentHeight, geometry.latentWidth];
+  let latents = initialLatents(request.noise, latentShape, scheduler.initNoiseSigma);
+
+  // 4. The denoising loop: one whole-step graph per step.
+  const denoiseStarted = performance.now();
+  const denoiser = await openDenoiser(context, request, geometry, textLength);
+  const constantFeeds: Record<string, TensorValue> = {
+    [GUIDED_STEP_INPUTS.encoderHiddenStates]: { type: 'float32', dims: [2, textLength, cond.dims[2]], data: textEmbeddings },
+    [GUIDED_STEP_INPUTS.guidanceScale]: { type: 'float32', dims: [1], data: Float32Array.of(guidanceScale) },
+    ...(await controlFeeds(request, geometry)),
+  };
+  const previewEvery = options.previewEvery ?? 5;
+  try {
+    const timesteps = scheduler.timesteps;
+    for (const [index, timestep] of timesteps.entries()) {
+      throwIfAborted(context.signal);
+      const modelInput = scheduler.scaleModelInput(latents, timestep);
+      const outputs = await denoiser.run({
+        ...constantFeeds,
+        [GUIDED_STEP_INPUTS.sample]: { type: 'float32', dims: latentShape, data: modelInput },
+        [GUIDED_STEP_INPUTS.timestep]: { type: 'float32', dims: [1], data: Float32Array.of(timestep) },
+      });
+      const noisePred = outputs[GUIDED_STEP_OUTPUTS.noisePred];
+      if (!noisePred) throw new Error('the denoising graph returned no noise prediction');
+      latents = scheduler.step(noisePred.data as Float32Array, timestep, latents).prevSample;
+      assertFinite(`The scheduler (step ${index + 1})`, { latents: { type: 'float32', dims: latentShape, data: latents } });
+      const done = index + 1;
+      const elapsedMs = performance.now() - denoiseStarted;
+      options.onProgress?.({
+        step: done,
+        totalSteps: timesteps.length,
+        timestep,
+        elapsedMs,
+        etaMs: (elapsedMs / done) * (timesteps.length - done),
+        preview: previewEvery > 0 && (done % previewEvery === 0 || done === timesteps.length) ? latentPreview(latents, geometry.latentChannels, geometry.latentHeight, geometry.latentWidth) : null,
+      });
+    }
+  } finally {
+    await denoiser.release();
+  }
+  const denoiseMs = performance.now() - denoiseStarted;
+  throwIfAborted(context.signal);
+
+  // 5. VAE decode to the image.
+  const decodeStarted = performance.now();
+  const decoded = await decodeLatents(context, model, latents, geometry, options.keepRawDecode ?? false);
+  const decodeMs = performance.now() - decodeStarted;
+  return {
+    width: geometry.width,
+    height: geometry.height,
+    image: decoded.image,
+    latents,
+    rawDecode: decoded.raw,
+    timings: { embeddingMs, textMs, denoiseMs, decodeMs, totalMs: performance.now() - started },
+  };
+}
+
+function initialLatents(noise: GenerateRequest['noise'], shape: number[], initNoiseSigma: number): Float32Array {
+  const count = shape.reduce((a, b) => a * b, 1);
+  let latents: Float32Array;
+  if ('latents' in noise) {
+    if (noise.latents.length !== count) throw new Error(`given latents have ${noise.latents.length} values; this size needs [${shape.join(', ')}] = ${count}`);
+    latents = Float32Array.from(noise.latents);
+  } else {
+    latents = torchRandn(noise.seed, shape);
+  }
+  if (initNoiseSigma !== 1) for (let i = 0; i < latents.length; i++) latents[i] = Math.fround(latents[i]! * initNoiseSigma);
+  return latents;
+}
+
+/** The whole-step graph: UNet + guidance, with the ControlNet inside when a control image is given. */
+async function openDenoiser(context: EngineContext, request: GenerateRequest, geometry: Geometry, textLength: number): Promise<StageSession> {
+  const { model } = request;
+  const unet = requireComponent(model, 'unet');
+  const unetWeights = await componentCatalog(context, unet);
+  const size = { height: geometry.latentHeight, width: geometry.latentWidth, textLength };
+  if (!request.control) {
+    return openStage(context, 'The UNet', unetWeights.externalDataFolder, {
+      cacheKey: unetGuidedStepGraphKey(unet.config, unetWeights.catalog, size),
+      build: () => buildUnetGuidedStepGraph(unet.config, unetWeights.catalog, size),
+    });
+  }
+  const controlnet = requireComponent(model, 'controlnet');
+  checkControlNetFitsUnet(unet.config, controlnet.config);
+  const controlWeights = await componentCatalog(context, controlnet);
+  const joint = jointFolder([unetWeights, controlWeights]);
+  const components = {
+    unet: { config: unet.config, catalog: rebase(unetWeights, joint), folder: '' },
+    controlnet: { config: controlnet.config, catalog: rebase(controlWeights, joint), folder: '' },
+  };
+  return openStage(context, 'The ControlNet + UNet', joint, {
+    cacheKey: controlledUnetGuidedStepGraphKey(components, size),
+    build: () => buildControlledUnetGuidedStepGraph(components, size),
+  });
+}
+
+function checkControlNetFitsUnet(unetConfig: unknown, controlnetConfig: unknown): void {
+  const unet = parseUnetConfig(unetConfig);
+  const controlnet = parseControlNetConfig(controlnetConfig);
+  const problems: string[] = [];
+  if (controlnet.inChannels !== unet.inChannels) problems.push(`in_channels ${controlnet.inChannels} ≠ the UNet's ${unet.inChannels}`);
+  if (controlnet.blockOutChannels.join() !== unet.blockOutChannels.join()) {
+    problems.push(`block_out_channels [${controlnet.blockOutChannels.join(', ')}] ≠ the UNet's [${unet.blockOutChannels.join(', ')}]`);
+  }
+  if (problems.length > 0) throw new Error(`the ControlNet does not fit this UNet: ${problems.join('; ')}`);
+}
+
+/** The deepest folder holding every component's weight files: the combined graph's external-data folder. */
+function jointFolder(parts: readonly BoundCatalog[]): string {
+  const split = parts.map((p) => p.externalDataFolder.split(sep));
+  const common: string[] = [];
+  for (let i = 0; split.every((s) => i < s.length && s[i] === split[0]![i]); i++) common.push(split[0]![i]!);
+  return common.join(sep) || sep;
+}
+
+/** The catalog with its file names made relative to `folder` ('/'-separated, as ONNX locations are). */
+function rebase(bound: BoundCatalog, folder: string): WeightCatalog {
+  const prefix = relative(folder, bound.externalDataFolder).split(sep).filter(Boolean).join('/');
+  return {
+    names: () => bound.catalog.names(),
+    lookup: (name: string) => {
+      const entry = bound.catalog.lookup(name);
+      return entry && { ...entry, file: prefix ? `${prefix}/${entry.file}` : entry.file };
+    },
+  };
+}
+
+async function controlFeeds(request: GenerateRequest, geometry: Geometry): Promise<Record<string, TensorValue>> {
+  if (!request.control) return {};
+  let pixels: PixelTensor;
+  if ('pixels' in request.control) {
+    pixels = request.control.pixels;
+    if (pixels.dims[2] !== geometry.height || pixels.dims[3] !== geometry.width) {
+      throw new Error(`control pixel values must be [1, 3, ${geometry.height}, ${geometry.width}] for this output size, got [${pixels.dims.join(', ')}]`);
+    }
+  } else {
+    const processor = parseImageProcessorConfig(requireComponent(request.model, 'image_processor').config);
+    pixels = await preprocessControlImage(request.control.path, { height: geometry.height, width: geometry.width }, processor);
+  }
+  return {
+    [GUIDED_STEP_INPUTS.controlnetCond]: { type: 'float32', dims: [...pixels.dims], data: pixels.data },
+    [GUIDED_STEP_INPUTS.conditioningScale]: { type: 'float32', dims: [1], data: Float32Array.of(request.controlScale ?? GENERATE_DEFAULTS.controlScale) },
+  };
+}
+
+async function decodeLatents(context: EngineContext, model: ModelFolder, latents: Float32Array, geometry: Geometry, keepRaw: boolean): Promise<{ image: Float32Array; raw: Float32Array | null }> {
+  const vae = requireComponent(model, 'vae');
+  const weights = await componentCatalog(context, vae);
+  const options = {
+    latentHeight: geometry.latentHeight,
+    latentWidth: geometry.latentWidth,
+    outputs: keepRaw ? ([VAE_DECODER_OUTPUTS.image, VAE_DECODER_OUTPUTS.sample] as const) : ([VAE_DECODER_OUTPUTS.image] as const),
+  };
+  const session = await openStage(context, 'The VAE decoder', weights.externalDataFolder, {
+    cacheKey: vaeDecoderGraphKey(vae.config, weights.catalog, options),
+    build: () => buildVaeDecoderGraph(vae.config, weights.catalog, options),
+  });
+  try {
+    const outputs = await session.run({
+      [VAE_DECODER_INPUTS.latents]: { type: 'float32', dims: [1, geometry.latentChannels, geometry.latentHeight, geometry.latentWidth], data: latents },
+    });
+    const image = outputs[VAE_DECODER_OUTPUTS.image];
+    if (!image) throw new Error('the VAE decoder graph returned no image');
+    return { image: image.data as Float32Array, raw: keepRaw ? ((outputs[VAE_DECODER_OUTPUTS.sample]?.data as Float32Array | undefined) ?? null) : null };
+  } finally {
+    await session.release();
+  }
+}
+
+/** Sizes the UI offers, from the model: multiples of the latent factor (checked in generationGeometry). */
+export function queryTokenCount(model: ModelFolder): number {
+  return parseBlipQFormerModelConfig(requireComponent(model, 'qformer').config).numQueryTokens;
+}
+
+export function textLengthOf(model: ModelFolder): number {
+  return parseClipTextConfig(requireComponent(model, 'text_encoder').config).maxPositionEmbeddings;
+}
