@@ -10,6 +10,8 @@ import { registerBenchCommand } from './bench-command';
 import { registerInspectCommand } from './inspect-command';
 import { registerEmbedCommand } from './embed-command';
 import { registerEncodePromptCommand } from './encode-prompt-command';
+import { registerGenerateCommand } from './generate-command';
+import { registerMakeTinyModelCommand } from './make-tiny-model-command';
 
 const program = new Command('blip-studio')
   .description('BLIP Studio command line: the studio engine and library without the window.')
@@ -22,6 +24,8 @@ registerInfoCommand(program);
 registerInspectCommand(program);
 registerEmbedCommand(program);
 registerEncodePromptCommand(program);
+registerGenerateCommand(program);
+registerMakeTinyModelCommand(program);
 registerBenchCommand(program);
 
 try {

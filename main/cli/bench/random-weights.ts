@@ -13,6 +13,12 @@ export interface RealShapesComponent {
   id: string;
   /** Folder name inside the generated model, e.g. 'qformer'. */
   folder: string;
+  /** The model folder inside the cache (default: `id`). */
+  model?: string;
+  /** Weights file name (default 'model.safetensors'; diffusers components use diffusion_pytorch_model.safetensors). */
+  weightsFile?: string;
+  /** Added to every tensor's seed, so two components with tensors of equal shapes never get equal values (ORT deduplicates identical initializers). */
+  seedOffset?: number;
 }
 
 const CHUNK_ELEMENTS = 1 << 20;
@@ -38,14 +44,14 @@ function* rangeChunk(elements: number): Generator<Uint8Array> {
   yield new Uint8Array(BigInt64Array.from({ length: elements }, (_, i) => BigInt(i)).buffer);
 }
 
-/** Makes (once) `<cacheDir>/<model>/<folder>/{config.json,model.safetensors}`; returns the component folder. */
+/** Makes (once) `<cacheDir>/<model>/<folder>/{config.json,<weights file>}`; returns the component folder. */
 export async function ensureRandomComponent(realShapesDir: string, cacheDir: string, component: RealShapesComponent): Promise<string> {
   const listing = JSON.parse(readFileSync(join(realShapesDir, `${component.id}.json`), 'utf8')) as {
     config_file: string;
     tensors: { name: string; dtype: string; shape: number[] }[];
   };
-  const dir = join(cacheDir, component.id, component.folder);
-  const weights = join(dir, 'model.safetensors');
+  const dir = join(cacheDir, component.model ?? component.id, component.folder);
+  const weights = join(dir, component.weightsFile ?? 'model.safetensors');
   if (existsSync(weights)) return dir;
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'config.json'), readFileSync(join(realShapesDir, listing.config_file)));
@@ -54,9 +60,10 @@ export async function ensureRandomComponent(realShapesDir: string, cacheDir: str
     return { name: t.name, dtype: t.dtype, shape: t.shape };
   });
   let seed = 1;
+  const offset = component.seedOffset ?? 0;
   await writeSafetensorsFileStreaming(weights, specs, { format: 'pt', generator: 'blip-studio bench (random values)' }, (tensor) => {
     const elements = tensor.shape.reduce((a, b) => a * b, 1);
-    const chunks = tensor.dtype === 'I64' ? rangeChunk(elements) : noiseChunks(elements, seed++ * 7919);
+    const chunks = tensor.dtype === 'I64' ? rangeChunk(elements) : noiseChunks(elements, seed++ * 7919 + offset);
     return (async function* () {
       yield* chunks;
     })();
