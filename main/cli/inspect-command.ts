@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openComponentWeights } from '../engine/weights/component-weights';
 import { checkParameters, isCleanReport, type ParameterReport } from '../engine/nets/implied-parameters';
@@ -54,15 +55,43 @@ export async function inspectModel(dir: string, cacheDir: string): Promise<Inspe
   return { model: model.dir, pipeline: model.pipelineClass, components, ok: components.every((c) => c.check === null || isCleanReport(c.check)) };
 }
 
+/**
+ * The same check without weights, against key/shape lists of real checkpoints (the parity kit's
+ * real-shapes/: index.json names each list; each list carries its full config).
+ */
+export function inspectKeyLists(realShapesDir: string): InspectReport {
+  const index = JSON.parse(readFileSync(join(realShapesDir, 'index.json'), 'utf8')) as { components: Record<string, { class: string; weights_file: string }> };
+  const lists = Object.entries(index.components).map(([id, entry]) => ({
+    id,
+    entry,
+    json: JSON.parse(readFileSync(join(realShapesDir, `${id}.json`), 'utf8')) as { config_full: unknown; tensors: { name: string; dtype: string; shape: number[] }[] },
+  }));
+  const qformer = lists.find((l) => l.entry.weights_file.startsWith('qformer/'));
+  const pipeline = { ctxBeginPos: parseBlipDiffusionIndex({}).ctxBeginPos, queryTokenCount: qformer ? queryTokenCountOf(qformer.json.config_full) : 16 };
+  const components: ComponentReport[] = lists.map(({ id, entry, json }) => {
+    const component = entry.weights_file.split('/')[0] ?? id;
+    const implied = impliedComponentParameters(component, json.config_full, pipeline);
+    return {
+      name: id,
+      className: entry.class.split('.').pop() ?? entry.class,
+      weights: { source: 'key list', files: [], tensors: json.tensors.length, parameters: json.tensors.filter((t) => t.dtype !== 'I64').reduce((sum, t) => sum + elementCount(t.shape), 0) },
+      check: implied ? checkParameters(implied, json.tensors) : null,
+    };
+  });
+  return { model: realShapesDir, pipeline: 'real checkpoints (key/shape lists, no weights)', components, ok: components.every((c) => c.check !== null && isCleanReport(c.check)) };
+}
+
 export function registerInspectCommand(program: Command): void {
   program
     .command('inspect')
     .description('Show a model folder’s components, parameter counts, and whether every tensor its configs imply is present with the right shape (and nothing unused).')
-    .requiredOption('--model <dir>', 'a BLIP-Diffusion model folder (diffusers layout)')
+    .option('--model <dir>', 'a BLIP-Diffusion model folder (diffusers layout)')
+    .option('--real-shapes <dir>', 'check key/shape lists of real checkpoints instead (e.g. test/fixtures/parity/real-shapes)')
     .option('--json', 'print one JSON object instead of text')
-    .action(async (options: { model: string; json?: boolean }, command: Command) => {
+    .action(async (options: { model?: string; realShapes?: string; json?: boolean }, command: Command) => {
       const { dataDir } = command.optsWithGlobals<{ dataDir: string }>();
-      const report = await inspectModel(options.model, join(dataDir, 'cache'));
+      if ((options.model === undefined) === (options.realShapes === undefined)) throw new Error('give exactly one of --model or --real-shapes');
+      const report = options.realShapes !== undefined ? inspectKeyLists(options.realShapes) : await inspectModel(options.model!, join(dataDir, 'cache'));
       process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
       if (!report.ok) process.exitCode = 1;
     });
@@ -74,17 +103,18 @@ function formatCount(n: number): string {
 
 function formatReport(report: InspectReport): string {
   const lines = [`${report.model}`, `  pipeline  ${report.pipeline}`, ''];
+  const width = Math.max(16, ...report.components.map((c) => c.name.length + 1));
   for (const c of report.components) {
     const weights = c.weights ? `${formatCount(c.weights.parameters)} parameters in ${c.weights.tensors} tensors (${c.weights.source})` : 'no weights';
-    lines.push(`  ${c.name.padEnd(16)} ${c.className.padEnd(28)} ${weights}`);
+    lines.push(`  ${c.name.padEnd(width)} ${c.className.padEnd(28)} ${weights}`);
     if (c.check) {
       const { missing, unused, misshaped } = c.check;
-      lines.push(`  ${''.padEnd(16)} check: ${missing.length} missing, ${unused.length} unused, ${misshaped.length} mis-shaped`);
+      lines.push(`  ${''.padEnd(width)} check: ${missing.length} missing, ${unused.length} unused, ${misshaped.length} mis-shaped`);
       for (const name of missing) lines.push(`      missing    ${name}`);
       for (const name of unused) lines.push(`      unused     ${name}`);
       for (const m of misshaped) lines.push(`      mis-shaped ${m.name}: ${m.problem}`);
     } else if (c.weights) {
-      lines.push(`  ${''.padEnd(16)} check: comes with this component's network (UNet, VAE, ControlNet: next release)`);
+      lines.push(`  ${''.padEnd(width)} check: no network of this release reads it`);
     }
   }
   lines.push('', report.ok ? 'OK: every checked component matches its config.' : 'PROBLEMS: see the lists above.');

@@ -48,6 +48,15 @@ describe('CLI engine commands on the reference kit', () => {
     expect(byName.unet.check).toEqual({ missing: [], unused: [], misshaped: [] });
   });
 
+  it('inspect --real-shapes: 0 missing / unused / mis-shaped for every real checkpoint, without weights', () => {
+    const result = cli('inspect', '--real-shapes', join(kit, 'real-shapes'), '--json');
+    expect(result.status).toBe(0);
+    const report = JSON.parse(result.stdout);
+    const ids = report.components.map((c: { name: string }) => c.name);
+    expect(ids).toEqual(expect.arrayContaining(['blipdiffusion-qformer', 'blipdiffusion-text_encoder', 'blipdiffusion-unet', 'blipdiffusion-vae', 'controlnet-canny']));
+    for (const component of report.components) expect(component.check, component.name).toEqual({ missing: [], unused: [], misshaped: [] });
+  });
+
   it('inspect lists what is wrong when the config and the weights disagree, and exits non-zero', () => {
     const model = join(data.path, 'mismatched');
     cpSync(tinyModel, model, { recursive: true });

@@ -10,7 +10,7 @@ import { assertFinite } from '../../engine/pipelines/engine-context';
 import type { RuntimeClient } from '../../engine/runtime/runtime-client';
 import type { OptimizationLevel, TensorValue } from '../../engine/runtime/runtime-protocol';
 import type { ComputePeaks } from './compute-peaks';
-import { resetPeakMemory, sampleMemory, type MemorySample } from './process-memory';
+import { resetPeakMemory, sampleMemory, watchMemory, type MemoryMaxima, type MemorySample } from './process-memory';
 
 export interface MemoryWindow {
   /** False where the peak could not be reset: peakRssBytes then covers the whole process life. */
@@ -20,6 +20,8 @@ export interface MemoryWindow {
   afterRuns: MemorySample;
   /** Highest RSS (VmHWM) from session creation to the last run. */
   peakRssBytes: number | null;
+  /** Maxima of 100 ms samples over the same window (the anonymous peak has no /proc counter). */
+  sampledMax: MemoryMaxima;
 }
 
 export interface NetTiming {
@@ -66,12 +68,16 @@ export async function timeNet(runtime: RuntimeClient, request: NetTimingRequest)
 
   const peakReset = resetPeakMemory();
   const beforeCreate = sampleMemory();
-  started = performance.now();
-  const session = await runtime.createSession({ model, externalDataFolder: request.externalDataFolder, device: request.device, optimization: request.optimization });
-  const sessionCreateMs = performance.now() - started;
-  const afterCreate = sampleMemory();
-  request.progress(`${request.label}: session ${(sessionCreateMs / 1000).toFixed(1)} s (graph ${(graphBuildMs / 1000).toFixed(1)} s), ${(graph.flops / 1e9).toFixed(0)} GFLOP per run`);
+  const watcher = watchMemory();
+  let sessionId: string | null = null;
   try {
+    started = performance.now();
+    const session = await runtime.createSession({ model, externalDataFolder: request.externalDataFolder, device: request.device, optimization: request.optimization });
+    sessionId = session.id;
+    const sessionCreateMs = performance.now() - started;
+    const afterCreate = sampleMemory();
+    request.progress(`${request.label}: session ${(sessionCreateMs / 1000).toFixed(1)} s (graph ${(graphBuildMs / 1000).toFixed(1)} s), ${(graph.flops / 1e9).toFixed(0)} GFLOP per run`);
+
     started = performance.now();
     assertFinite(request.label, await runtime.run(session.id, request.feeds));
     const firstRunMs = performance.now() - started;
@@ -84,6 +90,7 @@ export async function timeNet(runtime: RuntimeClient, request: NetTimingRequest)
       request.progress(`${request.label}: warm run ${(warmRunMs[i]! / 1000).toFixed(2)} s`);
     }
     const afterRuns = sampleMemory();
+    const sampledMax = watcher.stop();
     const warmRunMedianMs = medianOf(warmRunMs.length > 0 ? warmRunMs : [firstRunMs]);
     const gflopsPerSecond = graph.flops / (warmRunMedianMs / 1000) / 1e9;
     return {
@@ -98,9 +105,10 @@ export async function timeNet(runtime: RuntimeClient, request: NetTimingRequest)
       gflopsPerSecond,
       fractionOfConvPeak: request.peaks ? gflopsPerSecond / request.peaks.convGflopsPerSecond : null,
       fractionOfMatMulPeak: request.peaks ? gflopsPerSecond / request.peaks.matMulGflopsPerSecond : null,
-      memory: { peakReset, beforeCreate, afterCreate, afterRuns, peakRssBytes: afterRuns.peakRssBytes },
+      memory: { peakReset, beforeCreate, afterCreate, afterRuns, peakRssBytes: afterRuns.peakRssBytes, sampledMax },
     };
   } finally {
-    await runtime.releaseSession(session.id);
+    watcher.stop();
+    if (sessionId !== null) await runtime.releaseSession(sessionId);
   }
 }

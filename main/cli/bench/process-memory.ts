@@ -41,3 +41,35 @@ export function resetPeakMemory(): boolean {
     return false;
   }
 }
+
+export interface MemoryMaxima {
+  samples: number;
+  rssBytes: number;
+  anonBytes: number | null;
+  fileBytes: number | null;
+}
+
+/**
+ * Samples memory every `intervalMs` on the main thread (free while the ORT worker computes) and keeps
+ * the maxima: /proc has a peak for RSS only, and the anonymous peak is the figure that says whether
+ * weights were copied.
+ */
+export function watchMemory(intervalMs = 100): { stop: () => MemoryMaxima } {
+  const maxima: MemoryMaxima = { samples: 0, rssBytes: 0, anonBytes: null, fileBytes: null };
+  const take = () => {
+    const sample = sampleMemory();
+    maxima.samples += 1;
+    maxima.rssBytes = Math.max(maxima.rssBytes, sample.rssBytes);
+    if (sample.anonBytes !== null) maxima.anonBytes = Math.max(maxima.anonBytes ?? 0, sample.anonBytes);
+    if (sample.fileBytes !== null) maxima.fileBytes = Math.max(maxima.fileBytes ?? 0, sample.fileBytes);
+  };
+  take();
+  const timer = setInterval(take, intervalMs);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      take();
+      return maxima;
+    },
+  };
+}
