@@ -111,7 +111,7 @@ describe('CLI engine commands on the reference kit', () => {
     const both = cli('embed', '--model', tinyModel, '--subject', 'dog', '--out', out);
     expect(both.stderr).toMatch(/exactly one of --image or --pixels/);
     const wrongPixels = cli('embed', '--model', tinyModel, '--pixels', join(kit, 'inputs/initial_latents.npy'), '--subject', 'dog', '--out', out);
-    expect(wrongPixels.stderr).toMatch(/pixel values must have shape \[1, 3, S, S\]/);
+    expect(wrongPixels.stderr).toMatch(/pixel values must have shape \[1, 3, H, W\]/);
     const notAModel = cli('embed', '--model', kit, '--image', join(kit, 'inputs/reference_image.png'), '--subject', 'dog', '--out', out);
     expect(notAModel.stderr).toMatch(/model_index.json is missing/);
     expect(existsSync(out)).toBe(false);
