@@ -84,6 +84,74 @@ export interface SubjectSummary {
   updatedAt: string;
 }
 
+/** One photo of a subject; paths are relative to the data folder. */
+export interface SubjectPhoto {
+  id: number;
+  sha256: string;
+  filePath: string;
+  thumbPath: string | null;
+  /** Size as displayed (EXIF orientation applied). */
+  width: number;
+  height: number;
+  bytes: number;
+  /** Share of this photo in the subject's mean embedding (relative to the others; default 1). */
+  weight: number;
+  originalName: string;
+  orientation: number;
+  createdAt: string;
+}
+
+export interface SubjectDetail extends SubjectSummary {
+  coverPhotoId: number | null;
+  photos: SubjectPhoto[];
+}
+
+export interface SubjectRef {
+  id: number;
+}
+
+export interface NewSubject {
+  name: string;
+  category: string;
+  note?: string;
+}
+
+export interface SubjectUpdate {
+  id: number;
+  name?: string;
+  category?: string;
+  note?: string;
+  coverPhotoId?: number;
+}
+
+export interface PhotoWeightsUpdate {
+  subjectId: number;
+  weights: { photoId: number; weight: number }[];
+}
+
+export interface PhotoRemoval {
+  subjectId: number;
+  photoIds: number[];
+}
+
+/** A photo that was not imported, and why (written for the user). */
+export interface RejectedPhoto {
+  name: string;
+  reason: string;
+}
+
+export interface SubjectDeletion {
+  id: number;
+  /** Until then `undoDeleteSubject` brings it back; afterwards its rows and files are gone. */
+  undoUntil: string;
+}
+
+export interface EmbeddingsRequest {
+  subjectId: number;
+  /** The model folder (diffusers layout) whose Q-Former computes the embeddings. */
+  model: string;
+}
+
 export type SubjectSort = 'recent' | 'name';
 
 export interface SubjectQuery {
@@ -95,7 +163,8 @@ export interface GenerationSummary {
   id: number;
   subjectId: number | null;
   prompt: string;
-  seed: number;
+  /** Decimal string: seeds go up to 2^64 − 1, beyond JSON's safe integers. */
+  seed: string;
   width: number;
   height: number;
   /** Path of the PNG relative to the data folder. */
@@ -176,6 +245,15 @@ export interface StudioApi {
   getSettings(): Promise<Settings>;
   updateSettings(patch: SettingsPatch): Promise<Settings>;
   listSubjects(query: SubjectQuery): Promise<SubjectSummary[]>;
+  getSubject(subject: SubjectRef): Promise<SubjectDetail>;
+  createSubject(subject: NewSubject): Promise<SubjectDetail>;
+  updateSubject(update: SubjectUpdate): Promise<SubjectDetail>;
+  removePhotos(removal: PhotoRemoval): Promise<SubjectDetail>;
+  setPhotoWeights(update: PhotoWeightsUpdate): Promise<SubjectDetail>;
+  deleteSubject(subject: SubjectRef): Promise<SubjectDeletion>;
+  undoDeleteSubject(subject: SubjectRef): Promise<SubjectDetail>;
+  /** Computes the subject's missing per-photo embeddings for a model, as a job. */
+  computeEmbeddings(request: EmbeddingsRequest): Promise<JobRef>;
   listGenerations(query: GenerationQuery): Promise<GenerationSummary[]>;
   listModels(): Promise<ModelSummary[]>;
   listJobs(): Promise<JobSummary[]>;
@@ -204,6 +282,14 @@ export const STUDIO_METHODS = [
   'getSettings',
   'updateSettings',
   'listSubjects',
+  'getSubject',
+  'createSubject',
+  'updateSubject',
+  'removePhotos',
+  'setPhotoWeights',
+  'deleteSubject',
+  'undoDeleteSubject',
+  'computeEmbeddings',
   'listGenerations',
   'listModels',
   'listJobs',

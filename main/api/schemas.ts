@@ -8,8 +8,14 @@ import {
   DEVICE_CHOICES,
   SCHEDULER_NAMES,
   THEME_PREFERENCES,
+  type EmbeddingsRequest,
   type GenerationQuery,
   type JobRef,
+  type NewSubject,
+  type PhotoRemoval,
+  type PhotoWeightsUpdate,
+  type SubjectRef,
+  type SubjectUpdate,
   type RuntimeCheckRequest,
   type Settings,
   type StudioArgs,
@@ -42,6 +48,37 @@ const runtimeCheckSchema = z.strictObject({
 
 const jobRefSchema = z.strictObject({ id: z.string().min(1).max(64) }) satisfies z.ZodType<JobRef>;
 
+const id = z.number().int().positive();
+const subjectRefSchema = z.strictObject({ id }) satisfies z.ZodType<SubjectRef>;
+const subjectName = z.string().trim().min(1, 'give the subject a name').max(200);
+const categoryWord = z.string().trim().min(1, 'give a category word such as "dog"').max(100);
+const note = z.string().max(10_000);
+
+const newSubjectSchema = z.strictObject({ name: subjectName, category: categoryWord, note: note.optional() }) satisfies z.ZodType<NewSubject>;
+
+const subjectUpdateSchema = z.strictObject({
+  id,
+  name: subjectName.optional(),
+  category: categoryWord.optional(),
+  note: note.optional(),
+  coverPhotoId: id.optional(),
+}) satisfies z.ZodType<SubjectUpdate>;
+
+const photoRemovalSchema = z.strictObject({ subjectId: id, photoIds: z.array(id).min(1).max(100) }) satisfies z.ZodType<PhotoRemoval>;
+
+const photoWeightsSchema = z.strictObject({
+  subjectId: id,
+  weights: z
+    .array(z.strictObject({ photoId: id, weight: z.number().finite().min(0, 'photo weights must be 0 or more').max(1000) }))
+    .min(1)
+    .max(100),
+}) satisfies z.ZodType<PhotoWeightsUpdate>;
+
+const embeddingsRequestSchema = z.strictObject({
+  subjectId: id,
+  model: z.string().min(1, 'choose a model folder').max(4096).refine((path) => !path.includes('\0'), 'the model path contains a NUL character'),
+}) satisfies z.ZodType<EmbeddingsRequest>;
+
 const none = z.tuple([]);
 
 /** Argument-list schema per method. The mapped type makes a missing or mistyped entry a compile error. */
@@ -54,6 +91,14 @@ export const argumentSchemas: { [M in StudioMethod]: z.ZodType<StudioArgs<M>> } 
   getSettings: none,
   updateSettings: z.tuple([settingsSchema.partial()]),
   listSubjects: z.tuple([subjectQuerySchema]),
+  getSubject: z.tuple([subjectRefSchema]),
+  createSubject: z.tuple([newSubjectSchema]),
+  updateSubject: z.tuple([subjectUpdateSchema]),
+  removePhotos: z.tuple([photoRemovalSchema]),
+  setPhotoWeights: z.tuple([photoWeightsSchema]),
+  deleteSubject: z.tuple([subjectRefSchema]),
+  undoDeleteSubject: z.tuple([subjectRefSchema]),
+  computeEmbeddings: z.tuple([embeddingsRequestSchema]),
   listGenerations: z.tuple([generationQuerySchema]),
   listModels: none,
   listJobs: none,

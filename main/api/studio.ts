@@ -5,12 +5,13 @@
  */
 import { cpus, totalmem } from 'node:os';
 import { mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import packageJson from '../../package.json' with { type: 'json' };
 import type {
   AppInfo,
   BackendInfo,
   DataFolderInfo,
+  EmbeddingsRequest,
   GenerationQuery,
   JobRef,
   JobSummary,
@@ -20,13 +21,21 @@ import type {
   StudioApi,
   StudioEvent,
   StudioEvents,
+  NewSubject,
+  PhotoRemoval,
+  PhotoWeightsUpdate,
   SubjectQuery,
+  SubjectRef,
+  SubjectUpdate,
 } from './contract';
 import { StudioError } from './studio-error';
 import { LibraryStore } from '../library/library-store';
 import { JobQueue } from '../jobs/job-queue';
 import { RuntimeClient } from '../engine/runtime/runtime-client';
 import { folderSize } from '../files/folder-size';
+import { SubjectService, UNDO_WINDOW_MS } from '../library/subject-service';
+import { computeSubjectEmbeddingsWithEngine } from '../library/subject-embeddings';
+import { loadModelFolder, ModelFolderError, type ModelFolder } from '../models/model-folder';
 
 export type StudioEventListener = <E extends StudioEvent>(event: E, payload: StudioEvents[E]) => void;
 
@@ -47,6 +56,8 @@ export async function openStudio(options: StudioOptions): Promise<Studio> {
   const dataDir = resolve(options.dataDir);
   mkdirSync(dataDir, { recursive: true });
   const library = LibraryStore.open(dataDir);
+  // Work cut short by a crash (an import, an embeddings job) is marked failed and cleaned up first.
+  new SubjectService(library.connection, dataDir).recoverInterruptedWork();
   return new StudioService(dataDir, options, library);
 }
 
@@ -54,6 +65,8 @@ class StudioService implements Studio {
   readonly api: StudioApi;
   readonly #listeners = new Set<StudioEventListener>();
   readonly #queues = new Map<string, JobQueue>();
+  readonly #purgeTimers = new Set<NodeJS.Timeout>();
+  readonly #subjects: SubjectService;
   #runtime: RuntimeClient | null = null;
   #closed = false;
 
@@ -62,6 +75,7 @@ class StudioService implements Studio {
     private readonly options: StudioOptions,
     private readonly library: LibraryStore,
   ) {
+    this.#subjects = new SubjectService(library.connection, dataDir);
     this.api = this.#buildApi();
   }
 
@@ -73,6 +87,7 @@ class StudioService implements Studio {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    for (const timer of this.#purgeTimers) clearTimeout(timer);
     for (const queue of this.#queues.values()) queue.cancelAll();
     await Promise.all([...this.#queues.values()].map((q) => q.whenIdle()));
     await this.#runtime?.close();
@@ -98,6 +113,52 @@ class StudioService implements Studio {
       this.#queues.set(device, queue);
     }
     return queue;
+  }
+
+  /** Purges the deletion once its undo window has passed (a restart purges it otherwise). */
+  #schedulePurge(): void {
+    const timer = setTimeout(() => {
+      this.#purgeTimers.delete(timer);
+      if (this.#closed) return;
+      if (this.#subjects.purgeDeletedSubjects() > 0) this.#emit('libraryChanged', { what: 'subjects' });
+    }, UNDO_WINDOW_MS + 250);
+    timer.unref();
+    this.#purgeTimers.add(timer);
+  }
+
+  #subjectsChanged<T>(value: T): T {
+    this.#emit('libraryChanged', { what: 'subjects' });
+    return value;
+  }
+
+  #computeEmbeddings({ subjectId, model }: EmbeddingsRequest): JobRef {
+    let folder: ModelFolder;
+    try {
+      folder = loadModelFolder(model);
+    } catch (error) {
+      if (error instanceof ModelFolderError) throw new StudioError('invalid-request', error.message);
+      throw error;
+    }
+    const subject = this.#subjects.getSubject(subjectId);
+    if (subject.photoCount === 0) throw new StudioError('invalid-request', `${subject.name} has no photos yet: add at least one.`);
+    const runtime = this.#runtimeClient();
+    const device = this.library.getSettings().device;
+    const job = this.#queue(device).submit({
+      kind: 'subject-embeddings',
+      label: `Subject embeddings of ${subject.name}`,
+      totalSteps: subject.photoCount,
+      run: async (context) => {
+        context.progress(0, subject.photoCount, 'Checking the model');
+        const engine = { runtime, device, cacheDir: join(this.dataDir, 'cache'), signal: context.signal };
+        const result = await computeSubjectEmbeddingsWithEngine(this.library.connection, this.dataDir, engine, folder, subjectId, {
+          signal: context.signal,
+          onProgress: (p) => context.progress(p.done, p.total, p.message),
+        });
+        this.#emit('libraryChanged', { what: 'subjects' });
+        return `${result.computed} computed, ${result.cached} reused from the cache`;
+      },
+    });
+    return { id: job.id };
   }
 
   #allJobs(): JobSummary[] {
@@ -150,6 +211,18 @@ class StudioService implements Studio {
         return settings;
       },
       listSubjects: async (query: SubjectQuery) => this.library.listSubjects(query),
+      getSubject: async ({ id }: SubjectRef) => this.#subjects.getSubject(id),
+      createSubject: async (subject: NewSubject) => this.#subjectsChanged(this.#subjects.createSubject(subject)),
+      updateSubject: async (update: SubjectUpdate) => this.#subjectsChanged(this.#subjects.updateSubject(update)),
+      removePhotos: async ({ subjectId, photoIds }: PhotoRemoval) => this.#subjectsChanged(this.#subjects.removePhotos(subjectId, photoIds)),
+      setPhotoWeights: async (update: PhotoWeightsUpdate) => this.#subjectsChanged(this.#subjects.setPhotoWeights(update)),
+      deleteSubject: async ({ id }: SubjectRef) => {
+        const deletion = this.#subjects.deleteSubject(id);
+        this.#schedulePurge();
+        return this.#subjectsChanged(deletion);
+      },
+      undoDeleteSubject: async ({ id }: SubjectRef) => this.#subjectsChanged(this.#subjects.undoDeleteSubject(id)),
+      computeEmbeddings: async (request: EmbeddingsRequest) => this.#computeEmbeddings(request),
       listGenerations: async (query: GenerationQuery) => this.library.listGenerations(query),
       listModels: async () => this.library.listModels(),
       listJobs: async () => this.#allJobs(),

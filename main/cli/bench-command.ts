@@ -1,7 +1,8 @@
 /**
  * `npm run bench` (`cli bench`): speed and memory figures of this machine as JSON with machine info,
  * written to bench/results/. Ratios are measured in the same run so they compare like with like.
- * Later engine issues add UNet/VAE/ControlNet and fine-tune rows here.
+ * The engine section (engine-bench.ts) times UNet/ControlNet/VAE and whole generations at the real
+ * SD-1.5 shapes; later issues add fine-tune rows here.
  */
 import type { Command } from 'commander';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -13,12 +14,17 @@ import { RuntimeClient } from '../engine/runtime/runtime-client';
 import { openStudio } from '../api/studio';
 import { dispatchCall } from '../api/dispatch';
 import { benchEmbedding, type EmbeddingBenchResult } from './bench/embedding-bench';
+import { benchEngine } from './bench/engine-bench';
+import { formatEngine } from './bench/engine-summary';
 
 interface BenchOptions {
   out: string;
   quick?: boolean;
   json?: boolean;
   embedding: boolean;
+  engine: boolean;
+  optimizationCompare: boolean;
+  device: string;
   realShapes: string;
   cache: string;
 }
@@ -31,6 +37,9 @@ export function registerBenchCommand(program: Command): void {
     .option('--quick', 'shorter runs (for a smoke check of the benchmark itself)')
     .option('--json', 'print the results as JSON instead of a summary')
     .option('--no-embedding', 'skip the real-size subject-embedding benchmark (it writes ~1.9 GB of random weights once)')
+    .option('--no-engine', 'skip the engine benchmark (UNet, ControlNet, VAE, whole generations at real SD-1.5 shapes: ~6 min on 2 cores, ~7.6 GB of random weights written once)')
+    .option('--no-optimization-compare', "skip the engine's 512² UNet step at graph optimisation 'extended'")
+    .option('--device <ep>', 'execution provider for the engine benchmark (cpu, webgpu, cuda, …)', 'cpu')
     .option('--real-shapes <dir>', 'the real checkpoints’ key/shape lists', 'test/fixtures/parity/real-shapes')
     .option('--cache <dir>', 'where generated random-weight models are kept', 'bench/cache')
     .action(async (options: BenchOptions, command: Command) => {
@@ -111,6 +120,18 @@ async function runBench(dataDir: string, options: BenchOptions) {
     const embeddingRealSize =
       options.embedding && !quick ? await benchEmbedding(runtime, { realShapesDir: resolve(options.realShapes), cacheDir: resolve(options.cache), warmRuns: 3 }) : null;
 
+    // The engine section writes ~7.6 GB of weights once and runs for minutes: not in --quick.
+    const engine =
+      options.engine && !quick
+        ? await benchEngine(runtime, {
+            realShapesDir: resolve(options.realShapes),
+            cacheDir: resolve(options.cache),
+            device: options.device,
+            compareOptimization: options.optimizationCompare,
+            progress: (message) => process.stderr.write(`[bench] ${message}\n`),
+          })
+        : null;
+
     return {
       benchmark: 'blip-studio',
       startedAt,
@@ -147,6 +168,7 @@ async function runBench(dataDir: string, options: BenchOptions) {
         apiDispatch: { calls: callMs.length, medianMs: median(callMs), p95Ms: [...callMs].sort((a, b) => a - b)[Math.floor(callMs.length * 0.95)] ?? 0 },
         memory: { rssBeforeBytes: rssBefore, rssAfterBytes: process.memoryUsage().rss },
         embeddingRealSize,
+        engine,
       },
     };
   } finally {
@@ -164,6 +186,7 @@ function formatSummary(bench: Awaited<ReturnType<typeof runBench>>): string {
     `  main-thread lag           idle ${r.mainThreadLag.idleMaxLagMs.toFixed(1)} ms, during worker run ${r.mainThreadLag.duringWorkerRunMaxLagMs.toFixed(1)} ms (${r.mainThreadLag.ticksDuringWorkerRun} ticks)`,
     `  API dispatch              ${r.apiDispatch.medianMs.toFixed(3)} ms median, p95 ${r.apiDispatch.p95Ms.toFixed(3)} ms`,
     ...(r.embeddingRealSize ? formatEmbedding(r.embeddingRealSize) : []),
+    ...(r.engine ? formatEngine(r.engine) : []),
   ].join('\n');
 }
 

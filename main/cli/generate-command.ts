@@ -1,14 +1,21 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { randomInt } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import packageJson from '../../package.json' with { type: 'json' };
 import { toFloat32 } from '../engine/io/npy';
 import { readNpyFile, writeNpyFile } from '../engine/io/npy-file';
-import { floatImageToRgb, writePng } from '../engine/imaging/encode';
-import { generate, GENERATE_DEFAULTS, type GenerateRequest, type ImageInput } from '../engine/pipelines/generate';
+import { floatImageToRgb } from '../engine/imaging/encode';
+import { GENERATE_DEFAULTS, type GenerateRequest, type GenerateResult, type ImageInput } from '../engine/pipelines/generate';
 import { CancelledError } from '../engine/pipelines/engine-context';
+import type { ModelFolder } from '../models/model-folder';
 import { SCHEDULER_NAMES, type SchedulerName } from '../api/contract';
+import { modelFingerprint } from '../library/model-fingerprint';
+import { createRecipe, type Recipe } from '../gallery/recipe';
+import { sha256OfFile } from '../gallery/recipe-files';
 import { DEVICE_HELP, withEngine } from './engine-session';
+import { writeGenerationOutput } from './generation-output';
+import { generateOnResolvedDevice } from './resolved-device';
 import { readPixelTensor } from './npy-inputs';
 import { ProgressBar } from './progress-bar';
 
@@ -35,7 +42,40 @@ interface GenerateOptions {
   device: string;
   out: string;
   outNpy?: string;
+  library: boolean;
 }
+
+/** The weights cache, where the model fingerprint keeps its file-hash records (as engine-session's context does). */
+export const weightsCacheDir = (dataDir: string) => join(dataDir, 'cache', 'weights');
+
+/**
+ * The recipe of a CLI run, or null when it cannot be re-run from a recipe: given latents or
+ * preprocessed pixel tensors are not files a recipe can name by hash.
+ */
+async function recipeOfRun(options: GenerateOptions, run: { model: ModelFolder; device: string; result: GenerateResult; seed: bigint | null; dataDir: string }): Promise<Recipe | null> {
+  if (run.seed === null || options.reference === undefined || options.controlPixels !== undefined) return null;
+  return createRecipe({
+    appVersion: packageJson.version,
+    model: { name: basename(run.model.dir), folder: run.model.dir, hash: await modelFingerprint(run.model, { weightsCacheDir: weightsCacheDir(run.dataDir) }) },
+    subject: { category: options.subject, reference: { sha256: sha256OfFile(options.reference) } },
+    targetSubject: options.target ?? options.subject,
+    prompt: options.prompt,
+    negativePrompt: options.negative,
+    seed: run.seed.toString(),
+    steps: options.steps,
+    guidanceScale: options.guidance,
+    scheduler: options.scheduler,
+    width: run.result.width,
+    height: run.result.height,
+    ...(options.control !== undefined ? { control: { sha256: sha256OfFile(options.control), scale: options.controlScale } } : {}),
+    promptStrength: options.promptStrength,
+    promptReps: options.promptReps,
+    device: run.device,
+    durationMs: Math.round(run.result.timings.totalMs),
+    createdAt: new Date().toISOString(),
+  });
+}
+
 
 const integer = (min: number, max: number) => (value: string) => {
   const n = Number(value);
@@ -82,6 +122,7 @@ export function registerGenerateCommand(program: Command): void {
     .option('--device <name>', DEVICE_HELP, 'auto')
     .requiredOption('--out <png>', 'the image to write')
     .option('--out-npy <npy>', 'also write the float32 image [1, H, W, 3] in [0, 1]')
+    .option('--no-library', 'do not record the result in the data folder’s gallery (the recipe is still embedded in the PNG)')
     .action(async (options: GenerateOptions, command: Command) => {
       const { dataDir } = command.optsWithGlobals<{ dataDir: string }>();
       if ((options.reference === undefined) === (options.referencePixels === undefined)) throw new Error('give exactly one of --reference or --reference-pixels');
@@ -103,8 +144,8 @@ export function registerGenerateCommand(program: Command): void {
       process.on('SIGINT', onInterrupt);
       const bar = new ProgressBar('denoising');
       try {
-        const result = await withEngine(dataDir, options, (context, model) =>
-          generate(
+        const { result, device, recipe } = await withEngine(dataDir, options, async (context, model) => {
+          const run = await generateOnResolvedDevice(
             { ...context, signal: controller.signal },
             {
               model,
@@ -123,14 +164,22 @@ export function registerGenerateCommand(program: Command): void {
               promptStrength: options.promptStrength,
               promptReps: options.promptReps,
             },
-            { previewEvery: 0, onProgress: (p) => bar.update(p.step, p.totalSteps, p.etaMs, p.elapsedMs) },
-          ),
-        );
-        mkdirSync(dirname(options.out), { recursive: true });
-        await writePng(options.out, floatImageToRgb(result.image, result.width, result.height));
+            (step, total, etaMs, elapsedMs) => bar.update(step, total, etaMs, elapsedMs),
+          );
+          const seed = 'seed' in noise ? BigInt(noise.seed) : null;
+          return { ...run, recipe: await recipeOfRun(options, { model, device: run.device, result: run.result, seed, dataDir }) };
+        });
+        const recorded = await writeGenerationOutput({
+          image: floatImageToRgb(result.image, result.width, result.height),
+          recipe,
+          out: options.out,
+          libraryDir: options.library ? dataDir : null,
+        });
         if (options.outNpy !== undefined) mkdirSync(dirname(options.outNpy), { recursive: true });
         if (options.outNpy !== undefined) writeNpyFile(options.outNpy, { dtype: 'float32', shape: [1, result.height, result.width, 3], data: result.image });
-        bar.finish(`wrote ${options.out} (${result.width}×${result.height}) in ${(result.timings.totalMs / 1000).toFixed(1)} s`);
+        bar.finish(`wrote ${options.out} (${result.width}×${result.height}) on ${device} in ${(result.timings.totalMs / 1000).toFixed(1)} s`);
+        if (recorded) process.stderr.write(`recorded in the library as generation ${recorded.id} (${recorded.imagePath})\n`);
+        else if (!recipe) process.stderr.write('note: no recipe embedded and nothing recorded: runs from --latents or pixel tensors cannot be re-run from a recipe\n');
       } catch (error) {
         if (error instanceof CancelledError) {
           bar.finish('cancelled: no image written');

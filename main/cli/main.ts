@@ -12,6 +12,9 @@ import { registerEmbedCommand } from './embed-command';
 import { registerEncodePromptCommand } from './encode-prompt-command';
 import { registerGenerateCommand } from './generate-command';
 import { registerMakeTinyModelCommand } from './make-tiny-model-command';
+import { registerSubjectsCommand } from './subjects-command';
+import { registerRecipeCommand } from './recipe-command';
+import { registerReproduceCommand } from './reproduce-command';
 
 const program = new Command('blip-studio')
   .description('BLIP Studio command line: the studio engine and library without the window.')
@@ -25,8 +28,11 @@ registerInspectCommand(program);
 registerEmbedCommand(program);
 registerEncodePromptCommand(program);
 registerGenerateCommand(program);
+registerRecipeCommand(program);
+registerReproduceCommand(program);
 registerMakeTinyModelCommand(program);
 registerBenchCommand(program);
+registerSubjectsCommand(program);
 
 try {
   await program.parseAsync();

@@ -32,7 +32,7 @@ interface GenerationRow {
   id: number;
   subject_id: number | null;
   prompt: string;
-  seed: number;
+  seed: string;
   width: number;
   height: number;
   image_path: string;
@@ -58,6 +58,11 @@ export class LibraryStore {
     return (this.#db.prepare('SELECT sqlite_version() AS v').get() as { v: string }).v;
   }
 
+  /** The connection itself, for the other library modules (subjects, embeddings); never for callers outside library/. */
+  get connection(): Database {
+    return this.#db;
+  }
+
   get databaseFile(): string {
     return this.#db.name;
   }
@@ -76,7 +81,8 @@ export class LibraryStore {
                 coalesce(cover.thumb_path, cover.file_path) AS cover_path,
                 (SELECT count(*) FROM photos p WHERE p.subject_id = s.id) AS photo_count
          FROM subjects s LEFT JOIN photos cover ON cover.id = s.cover_photo_id
-         WHERE (:search = '' OR s.name LIKE :pattern ESCAPE '\\' OR s.category LIKE :pattern ESCAPE '\\')
+         WHERE s.deleted_at IS NULL AND s.import_job_id IS NULL
+           AND (:search = '' OR s.name LIKE :pattern ESCAPE '\\' OR s.category LIKE :pattern ESCAPE '\\')
          ORDER BY ${order}`,
       )
       .all({ search, pattern: `%${search.replace(/[\\%_]/g, (c) => `\\${c}`)}%` }) as SubjectRow[];
@@ -95,7 +101,7 @@ export class LibraryStore {
   listGenerations(query: GenerationQuery): GenerationSummary[] {
     const rows = this.#db
       .prepare(
-        `SELECT id, subject_id, prompt, seed, width, height, image_path, created_at FROM generations
+        `SELECT id, subject_id, prompt, coalesce(json_extract(recipe_json, '$.seed'), CAST(seed AS TEXT)) AS seed, width, height, image_path, created_at FROM generations
          WHERE (:subjectId IS NULL OR subject_id = :subjectId)
          ORDER BY created_at DESC, id DESC LIMIT :limit`,
       )
@@ -104,7 +110,7 @@ export class LibraryStore {
       id: r.id,
       subjectId: r.subject_id,
       prompt: r.prompt,
-      seed: r.seed,
+      seed: String(r.seed),
       width: r.width,
       height: r.height,
       imagePath: r.image_path,

@@ -76,6 +76,55 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'subject library: undoable delete, photo details, embeddings cache, job journal',
+    sql: `
+      -- Soft delete (undo for a few seconds); purged rows and files go for good afterwards.
+      ALTER TABLE subjects ADD COLUMN deleted_at TEXT;
+      -- Set while the photos of a new subject are being imported: the subject stays hidden, and an
+      -- import interrupted by a crash is rolled back at the next start instead of leaving half a subject.
+      ALTER TABLE subjects ADD COLUMN import_job_id TEXT;
+      CREATE INDEX subjects_visible ON subjects (deleted_at, import_job_id);
+
+      ALTER TABLE photos ADD COLUMN original_name TEXT NOT NULL DEFAULT '';
+      -- The EXIF orientation of the stored original (1-8); width/height are after applying it.
+      ALTER TABLE photos ADD COLUMN orientation INTEGER NOT NULL DEFAULT 1 CHECK (orientation BETWEEN 1 AND 8);
+      CREATE INDEX photos_sha256 ON photos (sha256);
+
+      -- One subject embedding per photo, model and preprocessing. The Q-Former reads the category word
+      -- too, so it is part of the key: renaming the category invalidates the cached rows.
+      CREATE TABLE photo_embeddings (
+        id                    INTEGER PRIMARY KEY,
+        photo_id              INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+        category              TEXT NOT NULL,
+        model_hash            TEXT NOT NULL CHECK (length(model_hash) = 64),
+        preprocessing_version INTEGER NOT NULL,
+        dims_json             TEXT NOT NULL CHECK (json_valid(dims_json)),
+        vector                BLOB NOT NULL,
+        created_at            TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        UNIQUE (photo_id, category, model_hash, preprocessing_version)
+      );
+      CREATE INDEX photo_embeddings_model ON photo_embeddings (model_hash);
+
+      -- Long library work (imports, embeddings) is journalled, so a job cut short by a crash is found at
+      -- the next start and marked failed instead of silently vanishing.
+      CREATE TABLE job_runs (
+        id          TEXT PRIMARY KEY,
+        kind        TEXT NOT NULL,
+        label       TEXT NOT NULL,
+        subject_id  INTEGER REFERENCES subjects(id) ON DELETE SET NULL,
+        state       TEXT NOT NULL CHECK (state IN ('running', 'done', 'failed', 'cancelled')),
+        step        INTEGER NOT NULL DEFAULT 0,
+        total_steps INTEGER NOT NULL DEFAULT 0,
+        message     TEXT NOT NULL DEFAULT '',
+        pid         INTEGER NOT NULL,
+        started_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        finished_at TEXT
+      );
+      CREATE INDEX job_runs_state ON job_runs (state);
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = Math.max(...MIGRATIONS.map((m) => m.version));

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { requireBuild, runCli } from '../helpers/built-app';
+import { LATEST_SCHEMA_VERSION } from '../../main/library/migrations';
 import { makeTempDir } from '../helpers/temp-dir';
 
 let data: ReturnType<typeof makeTempDir>;
@@ -16,7 +17,7 @@ describe('CLI', () => {
     const result = runCli(['--data-dir', data.path, 'info', '--json']);
     expect(result.status).toBe(0);
     const report = JSON.parse(result.stdout);
-    expect(report.app).toMatchObject({ appName: 'BLIP Studio', mode: 'cli', dataDir: data.path, electronVersion: null, schemaVersion: 1 });
+    expect(report.app).toMatchObject({ appName: 'BLIP Studio', mode: 'cli', dataDir: data.path, electronVersion: null, schemaVersion: LATEST_SCHEMA_VERSION });
     expect(report.app.onnxruntimeVersion).toMatch(/^1\.30\./);
     expect(report.app.sqliteVersion).toMatch(/^3\./);
     expect(report.backends).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'cpu', available: true, bundled: true })]));
@@ -73,7 +74,7 @@ describe('CLI', () => {
     db.close();
     const result = runCli(['--data-dir', newer.path, 'info']);
     expect(result.status).toBe(1);
-    expect(result.stderr).toMatch(/newer BLIP Studio \(schema version 99; this version knows up to 1\)/);
+    expect(result.stderr).toContain(`newer BLIP Studio (schema version 99; this version knows up to ${LATEST_SCHEMA_VERSION})`);
     newer.remove();
   });
 });

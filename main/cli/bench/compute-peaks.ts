@@ -11,6 +11,7 @@ import { GraphBuilder } from '../../engine/graph/builder';
 import { countFlops } from '../../engine/graph/flops';
 import { encodeModel } from '../../engine/graph/onnx-writer';
 import type { RuntimeClient } from '../../engine/runtime/runtime-client';
+import { startCpuWindow, type CpuWindow } from './cpu-share';
 
 export interface ConvChainFigure {
   /** Input shape [N, C, H, W]; every layer is C→C, 3×3, padding 1. */
@@ -21,10 +22,11 @@ export interface ConvChainFigure {
   sessionCreateMs: number;
   meanRunMs: number;
   gflopsPerSecond: number;
+  cpu: CpuWindow;
 }
 
 export interface ComputePeaks {
-  matMul: { size: number; layers: number; runs: number; meanRunMs: number; gflopsPerSecond: number };
+  matMul: { size: number; layers: number; runs: number; meanRunMs: number; gflopsPerSecond: number; cpu: CpuWindow };
   convChains: ConvChainFigure[];
   /** The best conv chain's GFLOP/s. */
   convGflopsPerSecond: number;
@@ -41,16 +43,26 @@ const CONV_LAYERS = 4;
 const MATMUL = { size: 1024, layers: 32 };
 
 export async function measureComputePeaks(runtime: RuntimeClient, device: string, minMillis: number): Promise<ComputePeaks> {
+  const matMulCpu = startCpuWindow();
   const matMulRun = await runtime.benchmark({ backend: device, ...MATMUL, minMillis });
+  const cpu = matMulCpu.stop();
   const matMulGflopsPerSecond = (2 * MATMUL.size ** 3 * MATMUL.layers) / (matMulRun.meanRunMillis / 1000) / 1e9;
   const convChains: ConvChainFigure[] = [];
   for (const shape of CONV_SHAPES) convChains.push(await timeConvChain(runtime, device, shape, CONV_LAYERS, minMillis / 2));
   return {
-    matMul: { ...MATMUL, runs: matMulRun.runs, meanRunMs: matMulRun.meanRunMillis, gflopsPerSecond: matMulGflopsPerSecond },
+    matMul: { ...MATMUL, runs: matMulRun.runs, meanRunMs: matMulRun.meanRunMillis, gflopsPerSecond: matMulGflopsPerSecond, cpu },
     convChains,
     convGflopsPerSecond: Math.max(...convChains.map((c) => c.gflopsPerSecond)),
     matMulGflopsPerSecond,
   };
+}
+
+/**
+ * The 320-channel 64² chain alone, briefly (~1 s): taken right before each engine figure, so that figure
+ * can also be set against a peak measured under the same load (the shared VM's load changes by the minute).
+ */
+export async function quickConvPeak(runtime: RuntimeClient, device: string): Promise<ConvChainFigure> {
+  return timeConvChain(runtime, device, CONV_SHAPES[0]!, CONV_LAYERS, 600);
 }
 
 async function timeConvChain(runtime: RuntimeClient, device: string, shape: [number, number, number, number], layers: number, minMillis: number): Promise<ConvChainFigure> {
@@ -75,13 +87,14 @@ async function timeConvChain(runtime: RuntimeClient, device: string, shape: [num
     const feeds = { x: { type: 'float32' as const, dims: shape, data: uniform(shape.reduce((p, q) => p * q, 1), 1, 7) } };
     await runtime.run(session.id, feeds);
     let runs = 0;
+    const cpu = startCpuWindow();
     started = performance.now();
     do {
       await runtime.run(session.id, feeds);
       runs += 1;
     } while (performance.now() - started < minMillis);
     const meanRunMs = (performance.now() - started) / runs;
-    return { shape, layers, gflopPerRun: flops / 1e9, runs, sessionCreateMs, meanRunMs, gflopsPerSecond: flops / (meanRunMs / 1000) / 1e9 };
+    return { shape, layers, gflopPerRun: flops / 1e9, runs, sessionCreateMs, meanRunMs, gflopsPerSecond: flops / (meanRunMs / 1000) / 1e9, cpu: cpu.stop() };
   } finally {
     await runtime.releaseSession(session.id);
   }

@@ -9,7 +9,8 @@ import type { NetGraph } from '../../engine/nets/net-graph';
 import { assertFinite } from '../../engine/pipelines/engine-context';
 import type { RuntimeClient } from '../../engine/runtime/runtime-client';
 import type { OptimizationLevel, TensorValue } from '../../engine/runtime/runtime-protocol';
-import type { ComputePeaks } from './compute-peaks';
+import type { ComputePeaks, ConvChainFigure } from './compute-peaks';
+import { startCpuWindow, type CpuWindow } from './cpu-share';
 import { resetPeakMemory, sampleMemory, watchMemory, type MemoryMaxima, type MemorySample } from './process-memory';
 
 export interface MemoryWindow {
@@ -39,6 +40,11 @@ export interface NetTiming {
   /** Null when the peaks could not be measured. */
   fractionOfConvPeak: number | null;
   fractionOfMatMulPeak: number | null;
+  /** The 320-channel conv chain timed just before this net, under the same machine load; null if it failed. */
+  localConvPeakGflopsPerSecond: number | null;
+  fractionOfLocalConvPeak: number | null;
+  /** CPU share over the warm runs: how much of the machine this figure had. */
+  cpuDuringWarmRuns: CpuWindow;
   memory: MemoryWindow;
 }
 
@@ -51,6 +57,8 @@ export interface NetTimingRequest {
   feeds: Record<string, TensorValue>;
   warmRuns: number;
   peaks: ComputePeaks | null;
+  /** Times a conv chain under the current load (before the memory window opens). */
+  localPeak?: () => Promise<ConvChainFigure>;
   progress: (message: string) => void;
 }
 
@@ -65,6 +73,7 @@ export async function timeNet(runtime: RuntimeClient, request: NetTimingRequest)
   const graph = request.build();
   const model = encodeModel(graph.model);
   const graphBuildMs = performance.now() - started;
+  const localConvPeakGflopsPerSecond = request.localPeak ? await request.localPeak().then((f) => f.gflopsPerSecond, () => null) : null;
 
   const peakReset = resetPeakMemory();
   const beforeCreate = sampleMemory();
@@ -83,12 +92,14 @@ export async function timeNet(runtime: RuntimeClient, request: NetTimingRequest)
     const firstRunMs = performance.now() - started;
     request.progress(`${request.label}: first run ${(firstRunMs / 1000).toFixed(2)} s`);
     const warmRunMs: number[] = [];
+    const cpu = startCpuWindow();
     for (let i = 0; i < request.warmRuns; i++) {
       started = performance.now();
       await runtime.run(session.id, request.feeds);
       warmRunMs.push(performance.now() - started);
       request.progress(`${request.label}: warm run ${(warmRunMs[i]! / 1000).toFixed(2)} s`);
     }
+    const cpuDuringWarmRuns = cpu.stop();
     const afterRuns = sampleMemory();
     const sampledMax = watcher.stop();
     const warmRunMedianMs = medianOf(warmRunMs.length > 0 ? warmRunMs : [firstRunMs]);
@@ -105,6 +116,9 @@ export async function timeNet(runtime: RuntimeClient, request: NetTimingRequest)
       gflopsPerSecond,
       fractionOfConvPeak: request.peaks ? gflopsPerSecond / request.peaks.convGflopsPerSecond : null,
       fractionOfMatMulPeak: request.peaks ? gflopsPerSecond / request.peaks.matMulGflopsPerSecond : null,
+      localConvPeakGflopsPerSecond,
+      fractionOfLocalConvPeak: localConvPeakGflopsPerSecond === null ? null : gflopsPerSecond / localConvPeakGflopsPerSecond,
+      cpuDuringWarmRuns,
       memory: { peakReset, beforeCreate, afterCreate, afterRuns, peakRssBytes: afterRuns.peakRssBytes, sampledMax },
     };
   } finally {

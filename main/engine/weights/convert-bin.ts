@@ -88,6 +88,24 @@ export async function convertBinToSafetensors(binFile: string, options: ConvertB
   }
 }
 
+/**
+ * The SHA-256 of a weights file's content, through the same (path, size, mtime, inode) record that
+ * conversions use: an unchanged file is hashed once, whichever asks first (a conversion or the model
+ * fingerprint behind the embeddings cache).
+ */
+export async function weightsFileSha256(file: string, options: { cacheDir: string; signal?: AbortSignal }): Promise<string> {
+  const source = resolve(file);
+  const cacheDir = resolve(options.cacheDir);
+  const sourceStat = await stat(source);
+  await mkdir(join(cacheDir, SOURCES_FOLDER), { recursive: true });
+  const recordPath = join(cacheDir, SOURCES_FOLDER, `${fingerprint(source, sourceStat)}.json`);
+  const known = await readSourceRecord(recordPath);
+  if (known) return known;
+  const sha256 = await hashFile(source, () => {}, options.signal);
+  writeFileAtomic(recordPath, new TextEncoder().encode(JSON.stringify({ source, size: sourceStat.size, mtimeMs: sourceStat.mtimeMs, sha256 })));
+  return sha256;
+}
+
 /** Where the conversion of a source with this content hash lives. */
 export function cachedFileFor(cacheDir: string, sourceSha256: string): string {
   return join(resolve(cacheDir), `bin-v${BIN_CONVERTER_VERSION}-${sourceSha256}.safetensors`);

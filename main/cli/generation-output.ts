@@ -1,0 +1,40 @@
+/**
+ * Where a CLI generation ends up: the PNG at --out (recipe embedded when there is one, written
+ * atomically) and, unless told not to, a copy recorded in the data folder's gallery. Shared by
+ * `generate` and `reproduce`.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { writeFileAtomic } from '../files/atomic-write';
+import { encodePng } from '../engine/imaging/encode';
+import type { RgbImage } from '../engine/imaging/decode';
+import { GenerationsStore, type GenerationRecord } from '../gallery/generations-store';
+import { embedRecipe } from '../gallery/png-recipe';
+import type { Recipe } from '../gallery/recipe';
+
+export interface GenerationOutput {
+  image: RgbImage;
+  recipe: Recipe | null;
+  out: string;
+  /** The data folder to record the generation in, or null to skip recording. */
+  libraryDir: string | null;
+}
+
+/** Writes --out, then records it; a failure to record says the image itself is safe. */
+export async function writeGenerationOutput(output: GenerationOutput): Promise<GenerationRecord | null> {
+  const plain = await encodePng(output.image);
+  const png = output.recipe ? embedRecipe(plain, output.recipe) : plain;
+  mkdirSync(dirname(output.out), { recursive: true });
+  writeFileAtomic(output.out, png);
+  if (!output.recipe || output.libraryDir === null) return null;
+  try {
+    const store = GenerationsStore.open(output.libraryDir);
+    try {
+      return store.insert({ recipe: output.recipe, png });
+    } finally {
+      store.close();
+    }
+  } catch (error) {
+    throw new Error(`${output.out} was written, but recording it in the library failed (${error instanceof Error ? error.message : String(error)}); use --no-library to skip recording.`, { cause: error });
+  }
+}

@@ -1,0 +1,227 @@
+/**
+ * The gallery's store: one row per generation in the v1 `generations` table (recipe JSON + the columns
+ * the gallery filters on) and the PNG, recipe embedded, content-addressed at
+ * `results/<sha[0:2]>/<sha>.png` in the data folder.
+ *
+ * The file is written (atomically) before its row and removed after its row, so a crash leaves at
+ * worst an unreferenced complete file (`sweepOrphanFiles` removes those), never a row without its image.
+ * The `seed` column holds the seed's 64 bits as SQLite's signed integer (seeds go up to 2^64 − 1); the
+ * exact seed is the recipe's, which is what callers get.
+ */
+import type { Database } from 'better-sqlite3';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { writeFileAtomic } from '../files/atomic-write';
+import { openDatabase } from '../library/database';
+import { parseRecipe, type Recipe } from './recipe';
+
+export const RESULTS_FOLDER = 'results';
+
+export interface GenerationRecord {
+  id: number;
+  subjectId: number | null;
+  modelId: number | null;
+  parentId: number | null;
+  prompt: string;
+  /** Decimal, up to 2^64 − 1. */
+  seed: string;
+  width: number;
+  height: number;
+  /** The PNG, relative to the data folder, '/'-separated. */
+  imagePath: string;
+  createdAt: string;
+  recipe: Recipe;
+}
+
+export interface NewGeneration {
+  recipe: Recipe;
+  /** The PNG bytes as they should be kept (recipe embedded). */
+  png: Uint8Array;
+  subjectId?: number | null;
+  modelId?: number | null;
+  /** The generation this one edits or re-runs. */
+  parentId?: number | null;
+}
+
+export interface GenerationFilter {
+  subjectId?: number;
+  /** ISO 8601 bounds on the creation time: `since` inclusive, `until` exclusive. */
+  since?: string;
+  until?: string;
+  limit?: number;
+  offset?: number;
+}
+
+interface GenerationRow {
+  id: number;
+  subject_id: number | null;
+  model_id: number | null;
+  parent_id: number | null;
+  recipe_json: string;
+  prompt: string;
+  width: number;
+  height: number;
+  image_path: string;
+  created_at: string;
+}
+
+const COLUMNS = 'id, subject_id, model_id, parent_id, recipe_json, prompt, width, height, image_path, created_at';
+const MAX_LIST = 1000;
+
+/** Data-folder-relative path of a result PNG with these bytes. */
+export function resultFilePath(png: Uint8Array): string {
+  const sha256 = createHash('sha256').update(png).digest('hex');
+  return `${RESULTS_FOLDER}/${sha256.slice(0, 2)}/${sha256}.png`;
+}
+
+/** Timestamps in one form (JavaScript's toISOString, as SQLite's strftime('%Y-%m-%dT%H:%M:%fZ')), so text order is time order. */
+function normaliseTime(value: string, what: string): string {
+  const time = new Date(value);
+  if (Number.isNaN(time.getTime())) throw new Error(`${what} must be an ISO 8601 date and time (got '${value}')`);
+  return time.toISOString();
+}
+
+export class GenerationsStore {
+  readonly #db: Database;
+  readonly #dataDir: string;
+  readonly #ownsDatabase: boolean;
+
+  constructor(db: Database, dataDir: string, ownsDatabase = false) {
+    this.#db = db;
+    this.#dataDir = dataDir;
+    this.#ownsDatabase = ownsDatabase;
+  }
+
+  /** Opens the data folder's library (migrating it if needed) for this store alone. */
+  static open(dataDir: string): GenerationsStore {
+    return new GenerationsStore(openDatabase(dataDir), dataDir, true);
+  }
+
+  /** Absolute path of a data-folder-relative image path. */
+  absolutePath(imagePath: string): string {
+    return join(this.#dataDir, ...imagePath.split('/'));
+  }
+
+  insert(generation: NewGeneration): GenerationRecord {
+    const recipe = parseRecipe(generation.recipe);
+    const imagePath = resultFilePath(generation.png);
+    const file = this.absolutePath(imagePath);
+    const existed = existsSync(file) && statSync(file).size === generation.png.length;
+    if (!existed) {
+      mkdirSync(dirname(file), { recursive: true });
+      writeFileAtomic(file, generation.png);
+    }
+    try {
+      const { lastInsertRowid } = this.#db
+        .prepare(
+          `INSERT INTO generations (subject_id, model_id, parent_id, recipe_json, prompt, seed, width, height, image_path, created_at)
+           VALUES (:subjectId, :modelId, :parentId, :recipeJson, :prompt, :seed, :width, :height, :imagePath, :createdAt)`,
+        )
+        .run({
+          subjectId: generation.subjectId ?? null,
+          modelId: generation.modelId ?? null,
+          parentId: generation.parentId ?? null,
+          recipeJson: JSON.stringify(recipe),
+          prompt: recipe.prompt,
+          seed: BigInt.asIntN(64, BigInt(recipe.seed)),
+          width: recipe.width,
+          height: recipe.height,
+          imagePath,
+          createdAt: normaliseTime(recipe.createdAt, 'createdAt'),
+        });
+      return this.get(Number(lastInsertRowid))!;
+    } catch (error) {
+      // The row did not make it: take the file back unless another row already shared it.
+      if (!existed) this.#removeFileIfUnused(imagePath);
+      throw error;
+    }
+  }
+
+  get(id: number): GenerationRecord | null {
+    const row = this.#db.prepare(`SELECT ${COLUMNS} FROM generations WHERE id = ?`).get(id) as GenerationRow | undefined;
+    return row ? toRecord(row) : null;
+  }
+
+  /** Newest first. */
+  list(filter: GenerationFilter = {}): GenerationRecord[] {
+    const limit = Math.min(Math.max(Math.trunc(filter.limit ?? 200), 0), MAX_LIST);
+    const rows = this.#db
+      .prepare(
+        `SELECT ${COLUMNS} FROM generations
+         WHERE (:subjectId IS NULL OR subject_id = :subjectId)
+           AND (:since IS NULL OR created_at >= :since)
+           AND (:until IS NULL OR created_at < :until)
+         ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset`,
+      )
+      .all({
+        subjectId: filter.subjectId ?? null,
+        since: filter.since !== undefined ? normaliseTime(filter.since, 'since') : null,
+        until: filter.until !== undefined ? normaliseTime(filter.until, 'until') : null,
+        limit,
+        offset: Math.max(Math.trunc(filter.offset ?? 0), 0),
+      }) as GenerationRow[];
+    return rows.map(toRecord);
+  }
+
+  /** Deletes the row, then its image unless another row shares it. Returns what was deleted, or null. */
+  delete(id: number): GenerationRecord | null {
+    const record = this.get(id);
+    if (!record) return null;
+    this.#db.prepare('DELETE FROM generations WHERE id = ?').run(id);
+    this.#removeFileIfUnused(record.imagePath);
+    return record;
+  }
+
+  /**
+   * Removes result files that no row names (a crash between writing a file and committing its row)
+   * and leftover temporary files; only files older than `startedAtMs`, so a file another process is
+   * about to commit is left alone.
+   */
+  sweepOrphanFiles(startedAtMs = Date.now()): string[] {
+    const referenced = new Set((this.#db.prepare('SELECT image_path FROM generations').all() as { image_path: string }[]).map((r) => r.image_path));
+    const root = this.absolutePath(RESULTS_FOLDER);
+    if (!existsSync(root)) return [];
+    const removed: string[] = [];
+    for (const entry of readdirSync(root, { recursive: true, withFileTypes: true })) {
+      if (!entry.isFile()) continue;
+      const absolute = join(entry.parentPath, entry.name);
+      const imagePath = relative(this.#dataDir, absolute).split(/[\\/]/).join('/');
+      if (referenced.has(imagePath) || statSync(absolute).mtimeMs > startedAtMs) continue;
+      rmSync(absolute, { force: true });
+      removed.push(imagePath);
+    }
+    return removed;
+  }
+
+  close(): void {
+    if (this.#ownsDatabase && this.#db.open) this.#db.close();
+  }
+
+  #removeFileIfUnused(imagePath: string): void {
+    if (this.#db.prepare('SELECT 1 FROM generations WHERE image_path = ? LIMIT 1').get(imagePath)) return;
+    rmSync(this.absolutePath(imagePath), { force: true });
+  }
+}
+
+function toRecord(row: GenerationRow): GenerationRecord {
+  let recipe: Recipe;
+  try {
+    recipe = parseRecipe(JSON.parse(row.recipe_json));
+  } catch (error) {
+    throw new Error(`generation ${row.id} has a damaged recipe in the library: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+  return {
+    id: row.id,
+    subjectId: row.subject_id,
+    modelId: row.model_id,
+    parentId: row.parent_id,
+    prompt: row.prompt,
+    seed: recipe.seed,
+    width: row.width,
+    height: row.height,
+    imagePath: row.image_path,
+    createdAt: row.created_at,
+    recipe,
+  };
+}

@@ -1,0 +1,180 @@
+/**
+ * A generation's recipe: everything needed to run it again and get the same pixels on the same device
+ * (model + hash, subject photo hashes, prompt, seed, steps, scheduler, guidance, size, control, device),
+ * plus what a detail view shows (app version, duration, time). Recipes are embedded in PNGs, so a
+ * recipe read back is untrusted input: `parseRecipe` bounds every string and number before anything
+ * uses it. Versioned: a later app reads version 1 recipes; this one refuses versions it does not know.
+ */
+import { z } from 'zod';
+import { SCHEDULER_NAMES } from '../api/contract';
+import type { GenerateRequest, ImageInput } from '../engine/pipelines/generate';
+import type { ModelFolder } from '../models/model-folder';
+
+export const RECIPE_APP = 'BLIP Studio';
+export const RECIPE_VERSION = 1;
+
+/** Bounds for untrusted recipes; generous for real use, small enough that nothing downstream chokes. */
+export const RECIPE_LIMITS = Object.freeze({
+  promptChars: 4000,
+  nameChars: 200,
+  categoryChars: 100,
+  folderChars: 4096,
+  photos: 10,
+  steps: 1000,
+  guidance: 100,
+  size: 4096,
+  scale: 100,
+  promptReps: 1000,
+  durationMs: 7 * 24 * 3600 * 1000,
+});
+
+const MAX_SEED = 2n ** 64n - 1n;
+const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'expected a SHA-256 in lowercase hex');
+// `abort`: a failed bound stops the checks after it (no refinement runs on a string it already refused).
+const boundedText = (max: number) => z.string().max(max, { message: `at most ${max} characters`, abort: true });
+const nonEmptyText = (max: number) => boundedText(max).refine((s) => s.trim().length > 0, 'must not be empty');
+const finiteIn = (min: number, max: number) => z.number().finite().min(min).max(max);
+const integerIn = (min: number, max: number) => z.number().int().min(min).max(max);
+
+const seedSchema = z
+  .string()
+  .regex(/^(0|[1-9]\d{0,19})$/, { message: 'expected a decimal integer (as a string)', abort: true })
+  .refine((s) => BigInt(s) <= MAX_SEED, 'must be below 2^64');
+
+const subjectBase = { name: nonEmptyText(RECIPE_LIMITS.nameChars).optional(), category: nonEmptyText(RECIPE_LIMITS.categoryChars) };
+
+/** One reference photo (zero-shot), or a library subject's photos with their weights in the mean embedding. */
+const subjectSchema = z.union([
+  z.strictObject({ ...subjectBase, reference: z.strictObject({ sha256: sha256Hex }) }),
+  z.strictObject({
+    ...subjectBase,
+    photos: z
+      .array(z.strictObject({ sha256: sha256Hex, weight: finiteIn(0, RECIPE_LIMITS.scale) }))
+      .min(1)
+      .max(RECIPE_LIMITS.photos),
+  }),
+]);
+
+export const recipeSchema = z.strictObject({
+  app: z.literal(RECIPE_APP),
+  recipeVersion: z.literal(RECIPE_VERSION),
+  appVersion: z.string().regex(/^\d+\.\d+\.\d+[0-9A-Za-z.+-]{0,40}$/, 'expected a version like 1.2.3'),
+  model: z.strictObject({
+    name: nonEmptyText(RECIPE_LIMITS.nameChars),
+    folder: boundedText(RECIPE_LIMITS.folderChars).optional(),
+    hash: sha256Hex,
+  }),
+  subject: subjectSchema,
+  targetSubject: nonEmptyText(RECIPE_LIMITS.categoryChars),
+  prompt: boundedText(RECIPE_LIMITS.promptChars),
+  negativePrompt: boundedText(RECIPE_LIMITS.promptChars),
+  seed: seedSchema,
+  steps: integerIn(1, RECIPE_LIMITS.steps),
+  guidanceScale: finiteIn(0, RECIPE_LIMITS.guidance),
+  scheduler: z.enum(SCHEDULER_NAMES),
+  width: integerIn(1, RECIPE_LIMITS.size),
+  height: integerIn(1, RECIPE_LIMITS.size),
+  control: z.strictObject({ sha256: sha256Hex, scale: finiteIn(0, RECIPE_LIMITS.scale) }).optional(),
+  promptStrength: finiteIn(0, RECIPE_LIMITS.scale),
+  promptReps: integerIn(1, RECIPE_LIMITS.promptReps),
+  device: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'expected an execution provider name such as cpu or cuda'),
+  durationMs: finiteIn(0, RECIPE_LIMITS.durationMs),
+  createdAt: z.iso.datetime(),
+});
+
+export type Recipe = z.infer<typeof recipeSchema>;
+export type RecipeSubject = Recipe['subject'];
+
+export class InvalidRecipeError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`The recipe is not valid:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'InvalidRecipeError';
+  }
+}
+
+/** Validates an untrusted value as a recipe; throws InvalidRecipeError listing every problem. */
+export function parseRecipe(value: unknown): Recipe {
+  const result = recipeSchema.safeParse(value);
+  if (result.success) return result.data;
+  const problems = result.error.issues.slice(0, 20).map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(recipe)'}: ${issue.message}`);
+  throw new InvalidRecipeError(problems);
+}
+
+/** The files a recipe needs besides its numbers: looked up by hash, so a recipe never carries paths to trust. */
+export interface RecipeInputs {
+  model: ModelFolder;
+  /** The subject: the reference photo, or an embedding already computed from the recipe's photos. */
+  subject: GenerateRequest['subject'];
+  control?: ImageInput;
+}
+
+/** What `generate` needs to run a recipe again. */
+export function recipeToGenerateRequest(recipe: Recipe, inputs: RecipeInputs): GenerateRequest {
+  if (recipe.control && !inputs.control) throw new Error('this recipe used a control image: give it (its sha256 is in the recipe)');
+  return {
+    model: inputs.model,
+    subject: inputs.subject,
+    targetSubject: recipe.targetSubject,
+    prompt: recipe.prompt,
+    negativePrompt: recipe.negativePrompt,
+    steps: recipe.steps,
+    guidanceScale: recipe.guidanceScale,
+    height: recipe.height,
+    width: recipe.width,
+    noise: { seed: BigInt(recipe.seed) },
+    scheduler: recipe.scheduler,
+    ...(recipe.control && inputs.control ? { control: inputs.control, controlScale: recipe.control.scale } : {}),
+    promptStrength: recipe.promptStrength,
+    promptReps: recipe.promptReps,
+  };
+}
+
+/** The photo hashes a recipe's subject needs, in order. */
+export function subjectPhotoHashes(subject: RecipeSubject): string[] {
+  return 'reference' in subject ? [subject.reference.sha256] : subject.photos.map((p) => p.sha256);
+}
+
+/** Sampler names as AUTOMATIC1111 writes them, so other tools' readers show something familiar. */
+const A1111_SAMPLERS: Readonly<Record<(typeof SCHEDULER_NAMES)[number], string>> = {
+  pndm: 'PLMS',
+  ddim: 'DDIM',
+  euler: 'Euler',
+  dpmpp2m: 'DPM++ 2M',
+  'dpmpp2m-karras': 'DPM++ 2M Karras',
+};
+
+/** A1111 lists short model hashes: the first 10 hex digits. */
+export const A1111_MODEL_HASH_DIGITS = 10;
+
+/** A1111 separates fields with ", " and ": ", so values containing those are quoted as JSON strings (as A1111 does). */
+function a1111Value(value: string): string {
+  return /[,:"\n]/.test(value) ? JSON.stringify(value) : value;
+}
+
+/**
+ * The AUTOMATIC1111 `parameters` text: prompt, `Negative prompt:` line (only when there is one), then
+ * one line of `Key: value` fields. Other tools (A1111, ComfyUI, Civitai, image viewers) read this.
+ */
+export function a1111Parameters(recipe: Recipe): string {
+  const fields: [string, string | number][] = [
+    ['Steps', recipe.steps],
+    ['Sampler', A1111_SAMPLERS[recipe.scheduler]],
+    ['CFG scale', recipe.guidanceScale],
+    ['Seed', recipe.seed],
+    ['Size', `${recipe.width}x${recipe.height}`],
+    ['Model hash', recipe.model.hash.slice(0, A1111_MODEL_HASH_DIGITS)],
+    ['Model', a1111Value(recipe.model.name)],
+    ['Subject', a1111Value(recipe.subject.category)],
+    ...(recipe.control ? ([['ControlNet scale', recipe.control.scale]] as [string, number][]) : []),
+    ['Version', `${RECIPE_APP} ${recipe.appVersion}`],
+  ];
+  const lines = [recipe.prompt];
+  if (recipe.negativePrompt.length > 0) lines.push(`Negative prompt: ${recipe.negativePrompt}`);
+  lines.push(fields.map(([key, value]) => `${key}: ${value}`).join(', '));
+  return lines.join('\n');
+}
+
+/** A new recipe from what was run: the fixed fields are filled in and the whole is checked as an untrusted one would be. */
+export function createRecipe(fields: Omit<Recipe, 'app' | 'recipeVersion'>): Recipe {
+  return parseRecipe({ app: RECIPE_APP, recipeVersion: RECIPE_VERSION, ...fields });
+}

@@ -1,0 +1,125 @@
+/**
+ * A journal of long library jobs (photo imports, embedding computations) in the `job_runs` table. The
+ * in-memory job queue forgets everything when the process dies; this record does not, so a job cut
+ * short by a crash or `kill -9` is found at the next start and marked failed with a reason, never lost.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Database } from 'better-sqlite3';
+
+export type JobRunState = 'running' | 'done' | 'failed' | 'cancelled';
+
+export interface JobRun {
+  id: string;
+  kind: string;
+  label: string;
+  subjectId: number | null;
+  state: JobRunState;
+  step: number;
+  totalSteps: number;
+  message: string;
+  pid: number;
+  startedAt: string;
+  finishedAt: string | null;
+}
+
+interface JobRunRow {
+  id: string;
+  kind: string;
+  label: string;
+  subject_id: number | null;
+  state: JobRunState;
+  step: number;
+  total_steps: number;
+  message: string;
+  pid: number;
+  started_at: string;
+  finished_at: string | null;
+}
+
+export const INTERRUPTED_MESSAGE = 'Interrupted: BLIP Studio stopped while this job ran. Run it again; finished work is kept and not repeated.';
+
+/** Finished runs kept for the record; older ones are dropped when a new run begins. */
+const FINISHED_RUNS_KEPT = 200;
+
+export function beginJobRun(db: Database, run: { kind: string; label: string; subjectId?: number | null; totalSteps: number }): string {
+  const id = randomUUID();
+  db.prepare('INSERT INTO job_runs (id, kind, label, subject_id, state, total_steps, pid) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
+    id,
+    run.kind,
+    run.label,
+    run.subjectId ?? null,
+    'running',
+    run.totalSteps,
+    process.pid,
+  );
+  db.prepare(
+    `DELETE FROM job_runs WHERE state != 'running' AND id NOT IN
+       (SELECT id FROM job_runs WHERE state != 'running' ORDER BY started_at DESC LIMIT ?)`,
+  ).run(FINISHED_RUNS_KEPT);
+  return id;
+}
+
+export function updateJobRun(db: Database, id: string, step: number, totalSteps: number, message: string): void {
+  db.prepare("UPDATE job_runs SET step = ?, total_steps = ?, message = ? WHERE id = ? AND state = 'running'").run(step, totalSteps, message, id);
+}
+
+export function finishJobRun(db: Database, id: string, state: Exclude<JobRunState, 'running'>, message: string): void {
+  db.prepare(
+    "UPDATE job_runs SET state = ?, message = ?, finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ? AND state = 'running'",
+  ).run(state, message, id);
+}
+
+export function getJobRun(db: Database, id: string): JobRun | undefined {
+  const row = db.prepare('SELECT * FROM job_runs WHERE id = ?').get(id) as JobRunRow | undefined;
+  return row ? toJobRun(row) : undefined;
+}
+
+export function listJobRuns(db: Database, limit = 50): JobRun[] {
+  return (db.prepare('SELECT * FROM job_runs ORDER BY started_at DESC LIMIT ?').all(limit) as JobRunRow[]).map(toJobRun);
+}
+
+/** True while a process that began a job still runs it (this one, or another app or CLI instance). */
+export function hasLiveJobRuns(db: Database): boolean {
+  const rows = db.prepare("SELECT pid FROM job_runs WHERE state = 'running'").all() as { pid: number }[];
+  return rows.some((row) => isProcessAlive(row.pid));
+}
+
+/** Marks every running job whose process is gone as failed; returns those jobs. */
+export function failInterruptedJobRuns(db: Database): JobRun[] {
+  const running = (db.prepare("SELECT * FROM job_runs WHERE state = 'running'").all() as JobRunRow[]).map(toJobRun);
+  const dead = running.filter((run) => run.pid !== process.pid && !isProcessAlive(run.pid));
+  const mark = db.prepare(
+    "UPDATE job_runs SET state = 'failed', message = ?, finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ? AND state = 'running'",
+  );
+  db.transaction(() => {
+    for (const run of dead) mark.run(`${INTERRUPTED_MESSAGE} (${run.step} of ${run.totalSteps} steps were done.)`, run.id);
+  })();
+  return dead.map((run) => ({ ...run, state: 'failed' }));
+}
+
+function isProcessAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: the process exists but belongs to someone else.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function toJobRun(row: JobRunRow): JobRun {
+  return {
+    id: row.id,
+    kind: row.kind,
+    label: row.label,
+    subjectId: row.subject_id,
+    state: row.state,
+    step: row.step,
+    totalSteps: row.total_steps,
+    message: row.message,
+    pid: row.pid,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+  };
+}

@@ -1,0 +1,125 @@
+import { describe, expect, it } from 'vitest';
+import { a1111Parameters, InvalidRecipeError, parseRecipe, recipeToGenerateRequest, subjectPhotoHashes } from '../../main/gallery/recipe';
+import type { ModelFolder } from '../../main/models/model-folder';
+import { sampleRecipe } from '../helpers/recipe-fixtures';
+
+/** The recipe as it would come out of a PNG: plain JSON, then edited by a forger. */
+const forged = (edit: (json: Record<string, unknown>) => void): unknown => {
+  const json = JSON.parse(JSON.stringify(sampleRecipe())) as Record<string, unknown>;
+  edit(json);
+  return json;
+};
+const problemsOf = (value: unknown): string[] => {
+  try {
+    parseRecipe(value);
+  } catch (error) {
+    if (error instanceof InvalidRecipeError) return [...error.problems];
+    throw error;
+  }
+  return [];
+};
+
+describe('recipe schema', () => {
+  it('accepts a valid recipe, including both subject forms, a control image and the largest seed', () => {
+    const recipe = sampleRecipe();
+    expect(parseRecipe(JSON.parse(JSON.stringify(recipe)))).toEqual(recipe);
+    expect(() => sampleRecipe({ seed: (2n ** 64n - 1n).toString(), control: { sha256: 'c'.repeat(64), scale: 0.8 } })).not.toThrow();
+    expect(() => sampleRecipe({ subject: { category: 'dog', photos: [{ sha256: 'd'.repeat(64), weight: 1 }, { sha256: 'e'.repeat(64), weight: 0.5 }] } })).not.toThrow();
+  });
+
+  it('refuses forged fields: unknown keys, another app, an unknown version, both subject forms, bad hashes', () => {
+    expect(problemsOf(forged((j) => (j.script = 'rm -rf /')))).toEqual([expect.stringMatching(/script|Unrecognized/i)]);
+    expect(problemsOf(forged((j) => (j.app = 'Other Studio')))[0]).toMatch(/^app:/);
+    expect(problemsOf(forged((j) => (j.recipeVersion = 2)))[0]).toMatch(/^recipeVersion:/);
+    expect(problemsOf(forged((j) => ((j.subject as Record<string, unknown>).photos = [{ sha256: 'd'.repeat(64), weight: 1 }]))).length).toBeGreaterThan(0);
+    expect(problemsOf(forged((j) => ((j.model as Record<string, unknown>).hash = 'A'.repeat(64))))[0]).toMatch(/^model\.hash:.*SHA-256/);
+    expect(problemsOf(forged((j) => (j.scheduler = 'lms')))[0]).toMatch(/^scheduler:/);
+    expect(problemsOf(forged((j) => (j.device = '../../etc')))[0]).toMatch(/^device:/);
+    expect(problemsOf(forged((j) => (j.createdAt = 'yesterday')))[0]).toMatch(/^createdAt:/);
+    expect(problemsOf(null)).toEqual([expect.stringMatching(/^\(recipe\):/)]);
+    expect(problemsOf([1, 2])).toHaveLength(1);
+  });
+
+  it('refuses out-of-range numbers and malformed seeds', () => {
+    const cases: [string, unknown][] = [
+      ['steps', 0],
+      ['steps', 1001],
+      ['steps', 2.5],
+      ['guidanceScale', -1],
+      ['guidanceScale', 1e9],
+      ['width', 4097],
+      ['height', 0],
+      ['promptReps', 0],
+      ['promptStrength', 1e6],
+      ['durationMs', -5],
+      ['seed', 42],
+      ['seed', '-1'],
+      ['seed', '007'],
+      ['seed', (2n ** 64n).toString()],
+      ['seed', '1e3'],
+    ];
+    for (const [field, value] of cases) expect(problemsOf(forged((j) => (j[field] = value))), `${field} = ${String(value)}`).toEqual([expect.stringMatching(new RegExp(`^${field}:`))]);
+  });
+
+  it('refuses huge strings and too many photos', () => {
+    expect(problemsOf(forged((j) => (j.prompt = 'x'.repeat(4001))))[0]).toMatch(/^prompt: at most 4000 characters/);
+    expect(problemsOf(forged((j) => (j.negativePrompt = 'x'.repeat(100_000))))[0]).toMatch(/^negativePrompt:/);
+    expect(problemsOf(forged((j) => ((j.model as Record<string, unknown>).name = 'm'.repeat(1_000_000))))[0]).toMatch(/^model\.name:/);
+    expect(problemsOf(forged((j) => (j.appVersion = `1.0.0-${'x'.repeat(100)}`)))[0]).toMatch(/^appVersion:/);
+    const photos = Array.from({ length: 11 }, () => ({ sha256: 'd'.repeat(64), weight: 1 }));
+    expect(problemsOf(forged((j) => (j.subject = { category: 'dog', photos }))).length).toBeGreaterThan(0);
+    expect(problemsOf(forged((j) => (j.targetSubject = '   ')))[0]).toMatch(/^targetSubject: must not be empty/);
+  });
+});
+
+describe('recipeToGenerateRequest', () => {
+  const model = { dir: '/models/tiny' } as ModelFolder;
+  const subject = { image: { path: '/photos/dog.jpg' }, category: 'dog' };
+
+  it('carries every setting that decides the pixels, the seed as a bigint', () => {
+    const recipe = sampleRecipe({ seed: '18446744073709551615', scheduler: 'euler', control: { sha256: 'c'.repeat(64), scale: 0.5 } });
+    const request = recipeToGenerateRequest(recipe, { model, subject, control: { path: '/edges.png' } });
+    expect(request).toEqual({
+      model,
+      subject,
+      targetSubject: 'dog',
+      prompt: 'on the beach, golden hour',
+      negativePrompt: 'blurry',
+      steps: 25,
+      guidanceScale: 7.5,
+      height: 96,
+      width: 128,
+      noise: { seed: 18446744073709551615n },
+      scheduler: 'euler',
+      control: { path: '/edges.png' },
+      controlScale: 0.5,
+      promptStrength: 1,
+      promptReps: 20,
+    });
+    expect(() => recipeToGenerateRequest(recipe, { model, subject })).toThrow(/control image/);
+    expect(subjectPhotoHashes(recipe.subject)).toEqual(['b'.repeat(64)]);
+  });
+});
+
+describe('A1111 parameters text', () => {
+  it('writes the prompt, the negative prompt and one line of fields', () => {
+    expect(a1111Parameters(sampleRecipe())).toBe(
+      'on the beach, golden hour\n' +
+        'Negative prompt: blurry\n' +
+        'Steps: 25, Sampler: PLMS, CFG scale: 7.5, Seed: 42, Size: 128x96, Model hash: aaaaaaaaaa, Model: tiny-blipdiffusion, Subject: dog, Version: BLIP Studio 0.1.0',
+    );
+  });
+
+  it('leaves the negative line out when empty, names the scheduler as A1111 does and quotes values with separators', () => {
+    const recipe = sampleRecipe({
+      negativePrompt: '',
+      scheduler: 'dpmpp2m-karras',
+      model: { name: 'my model, v2', hash: 'f'.repeat(64) },
+      control: { sha256: 'c'.repeat(64), scale: 0.8 },
+    });
+    expect(a1111Parameters(recipe)).toBe(
+      'on the beach, golden hour\n' +
+        'Steps: 25, Sampler: DPM++ 2M Karras, CFG scale: 7.5, Seed: 42, Size: 128x96, Model hash: ffffffffff, Model: "my model, v2", Subject: dog, ControlNet scale: 0.8, Version: BLIP Studio 0.1.0',
+    );
+  });
+});
