@@ -187,6 +187,10 @@ export interface ModelSummary {
   folder: string;
   status: ModelStatus;
   hash: string | null;
+  /** The bundled tiny random-weight model: every flow works, images look like noise. */
+  isDemo: boolean;
+  /** Whether it has a ControlNet (edge/depth conditioning). */
+  hasControlNet: boolean;
 }
 
 export interface DataFolderInfo {
@@ -225,10 +229,50 @@ export interface JobSummary {
   etaMs: number | null;
   /** Last message: what is happening, or why it failed. */
   message: string;
+  /** A small live preview (a `data:image/png` URL) for generation jobs, or null. */
+  preview: string | null;
+  /** What the job produced when done, e.g. the generation's id. */
+  resultId: number | null;
 }
 
 export interface JobRef {
   id: string;
+}
+
+/** One photo sent by the UI (drag-and-drop or file picker), bytes as base64: one photo per call. */
+export interface PhotoUpload {
+  subjectId: number;
+  name: string;
+  dataBase64: string;
+}
+
+export interface PhotoUploadResult {
+  subject: SubjectDetail;
+  /** Empty when the photo was accepted; otherwise why it was refused. */
+  rejected: RejectedPhoto[];
+}
+
+/** What the Generate view asks for; everything left out takes the model's/settings' defaults. */
+export interface GenerationRequest {
+  subjectId: number;
+  /** The category word in the prompt (default: the subject's category). */
+  targetSubject?: string;
+  prompt: string;
+  negativePrompt?: string;
+  steps?: number;
+  guidanceScale?: number;
+  scheduler?: SchedulerName;
+  width?: number;
+  height?: number;
+  /** Decimal seed (0 … 2^64 − 1); random when absent. */
+  seed?: string;
+  /** Default: the first ready model. */
+  modelId?: number;
+}
+
+export interface GenerationDetail extends GenerationSummary {
+  /** The full recipe as embedded in the PNG (validated JSON). */
+  recipe: Record<string, unknown>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -254,7 +298,13 @@ export interface StudioApi {
   undoDeleteSubject(subject: SubjectRef): Promise<SubjectDetail>;
   /** Computes the subject's missing per-photo embeddings for a model, as a job. */
   computeEmbeddings(request: EmbeddingsRequest): Promise<JobRef>;
+  /** Adds one photo to a subject (refusals come back with their reason, nothing throws for a bad photo). */
+  uploadPhoto(upload: PhotoUpload): Promise<PhotoUploadResult>;
+  /** Queues a generation on the device's job queue; progress and previews arrive as jobChanged events. */
+  startGeneration(request: GenerationRequest): Promise<JobRef>;
   listGenerations(query: GenerationQuery): Promise<GenerationSummary[]>;
+  getGeneration(generation: { id: number }): Promise<GenerationDetail>;
+  deleteGeneration(generation: { id: number }): Promise<void>;
   listModels(): Promise<ModelSummary[]>;
   listJobs(): Promise<JobSummary[]>;
   cancelJob(job: JobRef): Promise<void>;
@@ -290,7 +340,11 @@ export const STUDIO_METHODS = [
   'deleteSubject',
   'undoDeleteSubject',
   'computeEmbeddings',
+  'uploadPhoto',
+  'startGeneration',
   'listGenerations',
+  'getGeneration',
+  'deleteGeneration',
   'listModels',
   'listJobs',
   'cancelJob',

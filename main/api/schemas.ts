@@ -10,9 +10,11 @@ import {
   THEME_PREFERENCES,
   type EmbeddingsRequest,
   type GenerationQuery,
+  type GenerationRequest,
   type JobRef,
   type NewSubject,
   type PhotoRemoval,
+  type PhotoUpload,
   type PhotoWeightsUpdate,
   type SubjectRef,
   type SubjectUpdate,
@@ -22,6 +24,7 @@ import {
   type StudioMethod,
   type SubjectQuery,
 } from './contract';
+import { RECIPE_LIMITS } from '../gallery/recipe';
 
 export const settingsSchema = z.strictObject({
   theme: z.enum(THEME_PREFERENCES),
@@ -79,6 +82,47 @@ const embeddingsRequestSchema = z.strictObject({
   model: z.string().min(1, 'choose a model folder').max(4096).refine((path) => !path.includes('\0'), 'the model path contains a NUL character'),
 }) satisfies z.ZodType<EmbeddingsRequest>;
 
+/** Largest photo the UI may upload in one call (drag-and-drop of a camera photo fits easily). */
+export const MAX_UPLOAD_PHOTO_BYTES = 30 * 1024 * 1024;
+/** Its size in base64: 4 characters per 3 bytes, padded. */
+export const MAX_UPLOAD_BASE64_CHARS = 4 * Math.ceil(MAX_UPLOAD_PHOTO_BYTES / 3);
+
+const photoUploadSchema = z.strictObject({
+  subjectId: id,
+  name: z.string().trim().min(1, 'give the photo its file name').max(255, 'the file name must be at most 255 characters'),
+  dataBase64: z
+    .string()
+    // `abort`: an oversized string is refused before the pattern runs over it.
+    .max(MAX_UPLOAD_BASE64_CHARS, { message: `the photo is larger than ${MAX_UPLOAD_PHOTO_BYTES / 1024 / 1024} MB`, abort: true })
+    .regex(/^[A-Za-z0-9+/]*={0,2}$/, { message: 'the photo must be base64 (A–Z, a–z, 0–9, +, / and = padding), without a data: prefix', abort: true })
+    .refine((data) => data.length % 4 === 0, 'the base64 text is cut short (its length is not a multiple of 4)'),
+}) satisfies z.ZodType<PhotoUpload>;
+
+const MAX_SEED = 2n ** 64n - 1n;
+const seedText = z
+  .string()
+  .regex(/^(0|[1-9]\d{0,19})$/, { message: 'the seed must be a whole number from 0 to 2^64 − 1, written in decimal', abort: true })
+  .refine((seed) => BigInt(seed) <= MAX_SEED, 'the seed must be at most 2^64 − 1');
+const promptText = z.string().max(RECIPE_LIMITS.promptChars, `prompts must be at most ${RECIPE_LIMITS.promptChars} characters`);
+const imageSide = (name: string) =>
+  z.number().int(`${name} must be a whole number of pixels`).min(16, `${name} must be at least 16 pixels`).max(2048, `${name} must be at most 2048 pixels`);
+
+const generationRequestSchema = z.strictObject({
+  subjectId: id,
+  targetSubject: categoryWord.optional(),
+  prompt: promptText.trim().min(1, 'describe the scene in the prompt'),
+  negativePrompt: promptText.optional(),
+  steps: settingsSchema.shape.defaultSteps.optional(),
+  guidanceScale: settingsSchema.shape.defaultGuidance.optional(),
+  scheduler: z.enum(SCHEDULER_NAMES).optional(),
+  width: imageSide('width').optional(),
+  height: imageSide('height').optional(),
+  seed: seedText.optional(),
+  modelId: id.optional(),
+}) satisfies z.ZodType<GenerationRequest>;
+
+const generationRefSchema = z.strictObject({ id });
+
 const none = z.tuple([]);
 
 /** Argument-list schema per method. The mapped type makes a missing or mistyped entry a compile error. */
@@ -99,7 +143,11 @@ export const argumentSchemas: { [M in StudioMethod]: z.ZodType<StudioArgs<M>> } 
   deleteSubject: z.tuple([subjectRefSchema]),
   undoDeleteSubject: z.tuple([subjectRefSchema]),
   computeEmbeddings: z.tuple([embeddingsRequestSchema]),
+  uploadPhoto: z.tuple([photoUploadSchema]),
+  startGeneration: z.tuple([generationRequestSchema]),
   listGenerations: z.tuple([generationQuerySchema]),
+  getGeneration: z.tuple([generationRefSchema]),
+  deleteGeneration: z.tuple([generationRefSchema]),
   listModels: none,
   listJobs: none,
   cancelJob: z.tuple([jobRefSchema]),

@@ -4,7 +4,7 @@
  * contract events. Transports call it only through `dispatchCall`, which validates every argument.
  */
 import { cpus, totalmem } from 'node:os';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import packageJson from '../../package.json' with { type: 'json' };
 import type {
@@ -12,7 +12,9 @@ import type {
   BackendInfo,
   DataFolderInfo,
   EmbeddingsRequest,
+  GenerationDetail,
   GenerationQuery,
+  GenerationRequest,
   JobRef,
   JobSummary,
   RunMode,
@@ -23,6 +25,8 @@ import type {
   StudioEvents,
   NewSubject,
   PhotoRemoval,
+  PhotoUpload,
+  PhotoUploadResult,
   PhotoWeightsUpdate,
   SubjectQuery,
   SubjectRef,
@@ -36,6 +40,9 @@ import { folderSize } from '../files/folder-size';
 import { SubjectService, UNDO_WINDOW_MS } from '../library/subject-service';
 import { computeSubjectEmbeddingsWithEngine } from '../library/subject-embeddings';
 import { loadModelFolder, ModelFolderError, type ModelFolder } from '../models/model-folder';
+import { DEMO_MODEL_KIND, DEMO_MODEL_NAME, demoModelFolder } from '../models/demo-model';
+import { GenerationsStore } from '../gallery/generations-store';
+import { generationLabel, planGeneration, runGenerationJob } from './generation-job';
 
 export type StudioEventListener = <E extends StudioEvent>(event: E, payload: StudioEvents[E]) => void;
 
@@ -43,6 +50,10 @@ export interface StudioOptions {
   dataDir: string;
   mode: RunMode;
   electronVersion?: string | null;
+  /** The ORT worker script; found next to the built main process when left out (tests pass a fresh bundle). */
+  workerFile?: string;
+  /** The app's resources folder (the demo model lives there); found from this module when left out. */
+  resourcesDir?: string;
 }
 
 export interface Studio {
@@ -58,7 +69,16 @@ export async function openStudio(options: StudioOptions): Promise<Studio> {
   const library = LibraryStore.open(dataDir);
   // Work cut short by a crash (an import, an embeddings job) is marked failed and cleaned up first.
   new SubjectService(library.connection, dataDir).recoverInterruptedWork();
+  registerDemoModel(library, options.resourcesDir);
   return new StudioService(dataDir, options, library);
+}
+
+/** Every library gets the bundled demo model, so each flow works before a real model is installed. */
+function registerDemoModel(library: LibraryStore, resourcesDir: string | undefined): void {
+  const folder = demoModelFolder(resourcesDir);
+  // A build without the demo (or a damaged install) simply has no demo model to offer.
+  if (!existsSync(join(folder, 'model_index.json'))) return;
+  library.registerDemoModel({ name: DEMO_MODEL_NAME, kind: DEMO_MODEL_KIND, folder });
 }
 
 class StudioService implements Studio {
@@ -67,6 +87,7 @@ class StudioService implements Studio {
   readonly #queues = new Map<string, JobQueue>();
   readonly #purgeTimers = new Set<NodeJS.Timeout>();
   readonly #subjects: SubjectService;
+  readonly #gallery: GenerationsStore;
   #runtime: RuntimeClient | null = null;
   #closed = false;
 
@@ -76,6 +97,7 @@ class StudioService implements Studio {
     private readonly library: LibraryStore,
   ) {
     this.#subjects = new SubjectService(library.connection, dataDir);
+    this.#gallery = new GenerationsStore(library.connection, dataDir);
     this.api = this.#buildApi();
   }
 
@@ -101,7 +123,10 @@ class StudioService implements Studio {
 
   #runtimeClient(): RuntimeClient {
     if (this.#closed) throw new StudioError('unavailable', 'The studio is shutting down.');
-    this.#runtime ??= RuntimeClient.start({ threads: this.library.getSettings().threads });
+    this.#runtime ??= RuntimeClient.start({
+      threads: this.library.getSettings().threads,
+      ...(this.options.workerFile !== undefined ? { workerFile: this.options.workerFile } : {}),
+    });
     return this.#runtime;
   }
 
@@ -159,6 +184,74 @@ class StudioService implements Studio {
       },
     });
     return { id: job.id };
+  }
+
+  async #uploadPhoto({ subjectId, name, dataBase64 }: PhotoUpload): Promise<PhotoUploadResult> {
+    const buffer = Buffer.from(dataBase64, 'base64');
+    const bytes = new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+    const result = await this.#subjects.addPhotos(subjectId, [{ name, bytes }]);
+    if (result.added.length > 0) {
+      // The subject's summary (photo count, cover) changed along with its photos.
+      this.#emit('libraryChanged', { what: 'photos' });
+      this.#emit('libraryChanged', { what: 'subjects' });
+    }
+    return { subject: this.#subjects.getSubject(subjectId), rejected: result.rejected };
+  }
+
+  #startGeneration(request: GenerationRequest): JobRef {
+    const subject = this.#subjects.getSubject(request.subjectId);
+    if (subject.photoCount === 0) throw new StudioError('invalid-request', `${subject.name} has no photos yet: add at least one.`);
+    const model = request.modelId !== undefined ? this.library.getModel(request.modelId) : this.library.defaultModel();
+    if (!model) {
+      throw request.modelId !== undefined
+        ? new StudioError('not-found', `No model with id ${request.modelId}.`)
+        : new StudioError('unavailable', 'No model is ready yet: add a model first.');
+    }
+    if (model.status !== 'ready') throw new StudioError('conflict', `${model.name} is not ready (${model.status}).`);
+    let folder: ModelFolder;
+    try {
+      folder = loadModelFolder(model.folder);
+    } catch (error) {
+      if (error instanceof ModelFolderError) throw new StudioError('unavailable', `${model.name} cannot be used: ${error.message}`);
+      throw error;
+    }
+    const settings = this.library.getSettings();
+    const plan = planGeneration(request, settings, subject, model, folder);
+    const runtime = this.#runtimeClient();
+    const environment = { db: this.library.connection, dataDir: this.dataDir, runtime, device: settings.device, subjects: this.#subjects, gallery: this.#gallery };
+    const job = this.#queue(settings.device).submit({
+      kind: 'generation',
+      label: generationLabel(plan),
+      totalSteps: plan.steps,
+      run: async (context) => {
+        const record = await runGenerationJob(context, plan, environment);
+        context.setResult(record.id);
+        this.#emit('libraryChanged', { what: 'generations' });
+        return `Saved a ${record.width}×${record.height} image (seed ${record.seed})`;
+      },
+    });
+    return { id: job.id };
+  }
+
+  #getGeneration(id: number): GenerationDetail {
+    const record = this.#gallery.get(id);
+    if (!record) throw new StudioError('not-found', `No generation with id ${id}: it may have been deleted.`);
+    return {
+      id: record.id,
+      subjectId: record.subjectId,
+      prompt: record.prompt,
+      seed: record.seed,
+      width: record.width,
+      height: record.height,
+      imagePath: record.imagePath,
+      createdAt: record.createdAt,
+      recipe: record.recipe,
+    };
+  }
+
+  #deleteGeneration(id: number): void {
+    if (!this.#gallery.delete(id)) throw new StudioError('not-found', `No generation with id ${id}: it may have been deleted.`);
+    this.#emit('libraryChanged', { what: 'generations' });
   }
 
   #allJobs(): JobSummary[] {
@@ -223,7 +316,11 @@ class StudioService implements Studio {
       },
       undoDeleteSubject: async ({ id }: SubjectRef) => this.#subjectsChanged(this.#subjects.undoDeleteSubject(id)),
       computeEmbeddings: async (request: EmbeddingsRequest) => this.#computeEmbeddings(request),
+      uploadPhoto: async (upload: PhotoUpload) => this.#uploadPhoto(upload),
+      startGeneration: async (request: GenerationRequest) => this.#startGeneration(request),
       listGenerations: async (query: GenerationQuery) => this.library.listGenerations(query),
+      getGeneration: async ({ id }: { id: number }) => this.#getGeneration(id),
+      deleteGeneration: async ({ id }: { id: number }) => this.#deleteGeneration(id),
       listModels: async () => this.library.listModels(),
       listJobs: async () => this.#allJobs(),
       cancelJob: async ({ id }: JobRef) => {

@@ -6,10 +6,9 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { writeFileAtomic } from '../files/atomic-write';
-import { encodePng } from '../engine/imaging/encode';
 import type { RgbImage } from '../engine/imaging/decode';
 import { GenerationsStore, type GenerationRecord } from '../gallery/generations-store';
-import { embedRecipe } from '../gallery/png-recipe';
+import { generationPng } from '../gallery/generation-png';
 import type { Recipe } from '../gallery/recipe';
 
 export interface GenerationOutput {
@@ -22,8 +21,7 @@ export interface GenerationOutput {
 
 /** Writes --out, then records it; a failure to record says the image itself is safe. */
 export async function writeGenerationOutput(output: GenerationOutput): Promise<GenerationRecord | null> {
-  const plain = await encodePng(output.image);
-  const png = output.recipe ? embedRecipe(plain, output.recipe) : plain;
+  const png = await generationPng(output.image, output.recipe);
   mkdirSync(dirname(output.out), { recursive: true });
   writeFileAtomic(output.out, png);
   if (!output.recipe || output.libraryDir === null) return null;

@@ -9,7 +9,12 @@ import type { JobState, JobSummary } from '../api/contract';
 export interface JobContext {
   /** Aborted when the user cancels; long jobs check it between steps. */
   readonly signal: AbortSignal;
-  progress(step: number, totalSteps: number, message?: string): void;
+  /** `preview` (a `data:image/png` URL) replaces the live preview when given. */
+  progress(step: number, totalSteps: number, message?: string, preview?: string): void;
+  /** Replaces the live preview alone (previews may be encoded after their step was reported). */
+  preview(dataUrl: string): void;
+  /** Records what the job produced; a job with a result counts as done even if cancelled just after. */
+  setResult(id: number): void;
 }
 
 export interface JobSpec {
@@ -32,6 +37,8 @@ interface JobRecord {
   spec: JobSpec;
   controller: AbortController;
   startedMs: number;
+  /** Where the current phase (one totalSteps) began, so a job's second phase gets its own ETA. */
+  phase: { startedMs: number; startStep: number };
 }
 
 /** How many finished jobs stay listed for the status area. */
@@ -60,8 +67,10 @@ export class JobQueue {
       finishedAt: null,
       etaMs: null,
       message: 'Waiting',
+      preview: null,
+      resultId: null,
     };
-    const record: JobRecord = { summary, spec, controller: new AbortController(), startedMs: 0 };
+    const record: JobRecord = { summary, spec, controller: new AbortController(), startedMs: 0, phase: { startedMs: 0, startStep: 0 } };
     this.#jobs.set(summary.id, record);
     this.#pending.push(record);
     this.#emit(record);
@@ -113,21 +122,32 @@ export class JobQueue {
 
   async #execute(record: JobRecord): Promise<void> {
     record.startedMs = Date.now();
+    record.phase = { startedMs: record.startedMs, startStep: 0 };
     Object.assign(record.summary, { state: 'running', startedAt: new Date(record.startedMs).toISOString(), message: 'Starting' });
     this.#emit(record);
     const context: JobContext = {
       signal: record.controller.signal,
-      progress: (step, totalSteps, message) => {
+      progress: (step, totalSteps, message, preview) => {
         if (record.summary.state !== 'running') return;
-        const elapsed = Date.now() - record.startedMs;
-        const etaMs = step > 0 && totalSteps >= step ? Math.round((elapsed / step) * (totalSteps - step)) : null;
-        Object.assign(record.summary, { step, totalSteps, etaMs, message: message ?? record.summary.message });
+        const now = Date.now();
+        if (totalSteps !== record.summary.totalSteps || step < record.phase.startStep) record.phase = { startedMs: now, startStep: step };
+        const stepsDone = step - record.phase.startStep;
+        const etaMs = stepsDone > 0 && totalSteps >= step ? Math.round(((now - record.phase.startedMs) / stepsDone) * (totalSteps - step)) : null;
+        Object.assign(record.summary, { step, totalSteps, etaMs, message: message ?? record.summary.message, preview: preview ?? record.summary.preview });
         this.#emit(record);
+      },
+      preview: (dataUrl) => {
+        if (record.summary.state !== 'running') return;
+        record.summary.preview = dataUrl;
+        this.#emit(record);
+      },
+      setResult: (id) => {
+        if (record.summary.state === 'running') record.summary.resultId = id;
       },
     };
     try {
       const message = await record.spec.run(context);
-      if (record.controller.signal.aborted) this.#finish(record, 'cancelled', 'Cancelled');
+      if (record.controller.signal.aborted && record.summary.resultId === null) this.#finish(record, 'cancelled', 'Cancelled');
       else this.#finish(record, 'done', message);
     } catch (error) {
       if (record.controller.signal.aborted || error instanceof JobCancelledError) this.#finish(record, 'cancelled', 'Cancelled');

@@ -7,6 +7,8 @@ import type {
   GenerationQuery,
   GenerationSummary,
   LibraryCounts,
+  ModelKind,
+  ModelStatus,
   ModelSummary,
   Settings,
   SettingsPatch,
@@ -28,6 +30,23 @@ interface SubjectRow {
   updated_at: string;
 }
 
+interface ModelRow {
+  id: number;
+  name: string;
+  kind: ModelKind;
+  folder: string;
+  status: ModelStatus;
+  hash: string | null;
+  is_demo: number;
+}
+
+/** A model to register: the folder's pipeline decides the kind. */
+export interface ModelRegistration {
+  name: string;
+  kind: ModelKind;
+  folder: string;
+}
+
 interface GenerationRow {
   id: number;
   subject_id: number | null;
@@ -37,6 +56,21 @@ interface GenerationRow {
   height: number;
   image_path: string;
   created_at: string;
+}
+
+const MODEL_COLUMNS = 'id, name, kind, folder, status, hash, is_demo';
+
+function toModelSummary(row: ModelRow): ModelSummary {
+  return {
+    id: row.id,
+    name: row.name,
+    kind: row.kind,
+    folder: row.folder,
+    status: row.status,
+    hash: row.hash,
+    isDemo: row.is_demo === 1,
+    hasControlNet: row.kind === 'controlnet',
+  };
 }
 
 export class LibraryStore {
@@ -119,7 +153,41 @@ export class LibraryStore {
   }
 
   listModels(): ModelSummary[] {
-    return this.#db.prepare('SELECT id, name, kind, folder, status, hash FROM models ORDER BY name').all() as ModelSummary[];
+    return (this.#db.prepare(`SELECT ${MODEL_COLUMNS} FROM models ORDER BY is_demo ASC, name COLLATE NOCASE`).all() as ModelRow[]).map(toModelSummary);
+  }
+
+  getModel(id: number): ModelSummary | null {
+    const row = this.#db.prepare(`SELECT ${MODEL_COLUMNS} FROM models WHERE id = ?`).get(id) as ModelRow | undefined;
+    return row ? toModelSummary(row) : null;
+  }
+
+  /** The model a generation uses when none is chosen: the first ready real model, else the demo. */
+  defaultModel(): ModelSummary | null {
+    const row = this.#db.prepare(`SELECT ${MODEL_COLUMNS} FROM models WHERE status = 'ready' ORDER BY is_demo ASC, id ASC LIMIT 1`).get() as ModelRow | undefined;
+    return row ? toModelSummary(row) : null;
+  }
+
+  /**
+   * Registers the bundled demo model once; when the app moved (an update, another install folder) the
+   * existing row follows the new folder, keeping its id so generations still point at it.
+   * Returns true when a row was added or changed.
+   */
+  registerDemoModel(model: ModelRegistration): boolean {
+    return this.#db.transaction(() => {
+      const existing = this.#db.prepare('SELECT id, folder FROM models WHERE is_demo = 1 ORDER BY id LIMIT 1').get() as { id: number; folder: string } | undefined;
+      if (existing?.folder === model.folder) return false;
+      // A row for the same folder may exist already (the CLI's embed command records the folders it used).
+      const sameFolder = this.#db.prepare('SELECT id FROM models WHERE folder = ?').get(model.folder) as { id: number } | undefined;
+      if (existing && !sameFolder) {
+        this.#db.prepare("UPDATE models SET folder = ?, kind = ?, hash = NULL, status = 'ready' WHERE id = ?").run(model.folder, model.kind, existing.id);
+      } else if (sameFolder) {
+        this.#db.prepare("UPDATE models SET is_demo = 1, name = ?, kind = ?, status = 'ready' WHERE id = ?").run(model.name, model.kind, sameFolder.id);
+        if (existing) this.#db.prepare('UPDATE models SET is_demo = 0 WHERE id = ?').run(existing.id);
+      } else {
+        this.#db.prepare("INSERT INTO models (name, kind, folder, status, is_demo) VALUES (?, ?, ?, 'ready', 1)").run(model.name, model.kind, model.folder);
+      }
+      return true;
+    })();
   }
 
   getSettings(): Settings {

@@ -125,6 +125,14 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX job_runs_state ON job_runs (state);
     `,
   },
+  {
+    version: 3,
+    name: 'models: the bundled demo model',
+    sql: `
+      -- The bundled tiny model moves with the app (its folder changes on update), so it is found by this flag, not by path.
+      ALTER TABLE models ADD COLUMN is_demo INTEGER NOT NULL DEFAULT 0 CHECK (is_demo IN (0, 1));
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = Math.max(...MIGRATIONS.map((m) => m.version));

@@ -9,6 +9,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { SERVE_ROUTES, type StudioCallOutcome } from '../api/contract';
 import { dispatchCall } from '../api/dispatch';
+import { MAX_UPLOAD_BASE64_CHARS } from '../api/schemas';
 import type { Studio } from '../api/studio';
 import { RENDERER_CSP } from '../security/csp';
 import { resolveConfinedFile, resolveDataFile, type ContentTypeTable } from '../files/data-files';
@@ -16,8 +17,8 @@ import { isAllowedHost, isAllowedOrigin, isAuthorized, newToken, tokenCookie, to
 
 export const LOOPBACK_HOST = '127.0.0.1';
 
-/** Largest accepted API request body: calls carry small JSON, never files. */
-const MAX_BODY_BYTES = 1024 * 1024;
+/** Largest accepted API request body: one uploaded photo in base64 plus room for the JSON around it. */
+export const MAX_BODY_BYTES = MAX_UPLOAD_BASE64_CHARS + 1024 * 1024;
 
 const RENDERER_CONTENT_TYPES: ContentTypeTable = {
   '.html': 'text/html; charset=utf-8',

@@ -21,7 +21,8 @@ describe('CLI', () => {
     expect(report.app.onnxruntimeVersion).toMatch(/^1\.30\./);
     expect(report.app.sqliteVersion).toMatch(/^3\./);
     expect(report.backends).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'cpu', available: true, bundled: true })]));
-    expect(report.library).toEqual({ subjects: 0, photos: 0, generations: 0, models: 0 });
+    // Every library gets the bundled demo model.
+    expect(report.library).toEqual({ subjects: 0, photos: 0, generations: 0, models: 1 });
     expect(existsSync(join(data.path, 'library.sqlite'))).toBe(true);
   });
 
@@ -30,7 +31,7 @@ describe('CLI', () => {
     expect(result.status).toBe(0);
     expect(result.stdout).toContain(`data folder   ${data.path}`);
     expect(result.stdout).toMatch(/Execution providers\n\s+✓ cpu/);
-    expect(result.stdout).toContain('0 subjects, 0 photos, 0 generations, 0 models');
+    expect(result.stdout).toContain('0 subjects, 0 photos, 0 generations, 1 models');
   });
 
   it('has --help for the program and for every command', () => {

@@ -82,3 +82,46 @@ describe('JobQueue', () => {
     expect(queue.get(next.id)).toMatchObject({ state: 'done', message: 'ok' });
   });
 });
+
+describe('JobQueue previews and results', () => {
+  it('carries a live preview and the result id, and gives a second phase its own ETA', async () => {
+    const events: JobSummary[] = [];
+    const queue = new JobQueue((job) => events.push(job));
+    const job = queue.submit({
+      kind: 'generation',
+      label: 'with preview',
+      totalSteps: 4,
+      run: async (context) => {
+        await tick(); // `job` is assigned once submit returns
+        context.progress(1, 2, 'phase one');
+        context.progress(0, 4, 'phase two');
+        expect(queue.get(job.id)?.etaMs).toBeNull();
+        context.progress(1, 4, 'step 1', 'data:image/png;base64,AAAA');
+        context.preview('data:image/png;base64,BBBB');
+        context.setResult(7);
+        return 'saved';
+      },
+    });
+    expect(job).toMatchObject({ preview: null, resultId: null });
+    await queue.whenIdle();
+    expect(events.find((e) => e.message === 'step 1')?.preview).toBe('data:image/png;base64,AAAA');
+    expect(queue.get(job.id)).toMatchObject({ state: 'done', preview: 'data:image/png;base64,BBBB', resultId: 7 });
+  });
+
+  it('counts a job that recorded its result as done even when cancelled just after', async () => {
+    const queue = new JobQueue(() => undefined);
+    const job = queue.submit({
+      kind: 'generation',
+      label: 'late cancel',
+      totalSteps: 1,
+      run: async (context) => {
+        await tick();
+        context.setResult(3);
+        queue.cancel(job.id);
+        return 'saved';
+      },
+    });
+    await queue.whenIdle();
+    expect(queue.get(job.id)).toMatchObject({ state: 'done', resultId: 3 });
+  });
+});

@@ -6,7 +6,7 @@ import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { openStudio, type Studio } from '../../main/api/studio';
-import { startServer, type RunningServer } from '../../main/serve/server';
+import { MAX_BODY_BYTES, startServer, type RunningServer } from '../../main/serve/server';
 import { TOKEN_COOKIE } from '../../main/serve/auth';
 import { makeTempDir } from '../helpers/temp-dir';
 
@@ -87,7 +87,7 @@ describe('serve mode', () => {
     expect(page.headers['x-frame-options']).toBe('DENY');
 
     const viaCookie = await call('getLibraryCounts', []);
-    expect(JSON.parse(viaCookie.body)).toEqual({ ok: true, value: { subjects: 0, photos: 0, generations: 0, models: 0 } });
+    expect(JSON.parse(viaCookie.body)).toEqual({ ok: true, value: { subjects: 0, photos: 0, generations: 0, models: 1 } });
     const viaBearer = await call('getSettings', [], { authorization: `Bearer ${server.token}` });
     expect(JSON.parse(viaBearer.body)).toMatchObject({ ok: true, value: { theme: 'system' } });
   });
@@ -102,7 +102,7 @@ describe('serve mode', () => {
     const huge = await send('/api/call/getSettings', {
       method: 'POST',
       headers: { ...cookie(), 'content-type': 'application/json' },
-      body: JSON.stringify({ args: ['x'.repeat(2 * 1024 * 1024)] }),
+      body: JSON.stringify({ args: ['x'.repeat(MAX_BODY_BYTES + 1)] }),
     }).catch(() => ({ status: 413 }));
     expect(huge.status).toBe(413);
   });
