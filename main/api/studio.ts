@@ -33,6 +33,8 @@ import type {
   SubjectUpdate,
 } from './contract';
 import { StudioError } from './studio-error';
+import { tokenizePrompts } from '../engine/pipelines/text-embeddings';
+import { generationGeometry } from '../engine/pipelines/generate';
 import { LibraryStore } from '../library/library-store';
 import { JobQueue } from '../jobs/job-queue';
 import { RuntimeClient } from '../engine/runtime/runtime-client';
@@ -217,6 +219,14 @@ class StudioService implements Studio {
     }
     const settings = this.library.getSettings();
     const plan = planGeneration(request, settings, subject, model, folder);
+    // Problems the user can fix (a negative prompt too long for the model's tokenizer, a size the model
+    // cannot make) are answered now, not as a failed job later.
+    try {
+      tokenizePrompts(folder, { prompt: plan.prompt, targetSubject: plan.targetSubject, negativePrompt: plan.negativePrompt });
+      generationGeometry(folder, plan.height, plan.width);
+    } catch (error) {
+      throw new StudioError('invalid-request', error instanceof Error ? error.message : String(error));
+    }
     const runtime = this.#runtimeClient();
     const environment = { db: this.library.connection, dataDir: this.dataDir, runtime, device: settings.device, subjects: this.#subjects, gallery: this.#gallery };
     const job = this.#queue(settings.device).submit({

@@ -153,9 +153,12 @@ describe('startGeneration', () => {
     expect(resultFiles()).toEqual(filesBefore);
   });
 
-  it('fails the job with the engine’s message for a size the model cannot make', async () => {
-    const job = await call<{ id: string }>('startGeneration', { subjectId: subject.id, prompt: 'in the snow', steps: 2, width: 63, height: 64 });
-    expect(await whenFinished(job.id)).toMatchObject({ state: 'failed', message: expect.stringMatching(/width must be a positive multiple of 2/), resultId: null });
+  it('refuses at once what the user can fix: a size the model cannot make, a negative prompt too long for its tokenizer', async () => {
+    const size = refusal(await dispatchCall(studio.api, 'startGeneration', [{ subjectId: subject.id, prompt: 'in the snow', steps: 2, width: 63, height: 64 }]));
+    expect(size).toMatchObject({ code: 'invalid-request', message: expect.stringMatching(/width must be a positive multiple of 2/) });
+    const negative = refusal(await dispatchCall(studio.api, 'startGeneration', [{ subjectId: subject.id, prompt: 'x', steps: 2, negativePrompt: 'lowres '.repeat(80) }]));
+    expect(negative).toMatchObject({ code: 'invalid-request', message: expect.stringMatching(/Shorten the negative prompt/) });
+    expect((await call<{ state: string }[]>('listJobs')).filter((j) => j.state === 'queued')).toEqual([]);
   });
 
   it('deletes a generation with its file', async () => {

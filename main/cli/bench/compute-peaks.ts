@@ -14,6 +14,8 @@ import type { RuntimeClient } from '../../engine/runtime/runtime-client';
 import { startCpuWindow, type CpuWindow } from './cpu-share';
 
 export interface ConvChainFigure {
+  /** Where the session ran (the runtime falls back to the CPU when a device is unavailable). */
+  device: string;
   /** Input shape [N, C, H, W]; every layer is C→C, 3×3, padding 1. */
   shape: [number, number, number, number];
   layers: number;
@@ -94,7 +96,7 @@ async function timeConvChain(runtime: RuntimeClient, device: string, shape: [num
       runs += 1;
     } while (performance.now() - started < minMillis);
     const meanRunMs = (performance.now() - started) / runs;
-    return { shape, layers, gflopPerRun: flops / 1e9, runs, sessionCreateMs, meanRunMs, gflopsPerSecond: flops / (meanRunMs / 1000) / 1e9, cpu: cpu.stop() };
+    return { device: session.device, shape, layers, gflopPerRun: flops / 1e9, runs, sessionCreateMs, meanRunMs, gflopsPerSecond: flops / (meanRunMs / 1000) / 1e9, cpu: cpu.stop() };
   } finally {
     await runtime.releaseSession(session.id);
   }

@@ -63,10 +63,14 @@ export interface GenerationFigure {
     sampledMax: MemoryMaxima;
   };
   cpu: CpuWindow;
+  /** What the runtime said when a session ran elsewhere than asked (e.g. a fallback to the CPU). */
+  deviceNotes: string[];
 }
 
 export interface EngineBenchResult {
   device: string;
+  /** The requested device's smoke check; sessions fall back to the CPU where it fails (each figure records where it ran). */
+  deviceCheck: { ok: boolean; message: string };
   notes: string[];
   model: Section<{ folders: Omit<RealModelFolders, 'weightsBytes'>; weightsBytes: Record<string, number> }>;
   peaks: Section<ComputePeaks>;
@@ -91,6 +95,9 @@ export interface EngineGoals {
   unetStepFractionOfLocalConvPeak: number | null;
   unetStepFractionOfMatMulPeak: number | null;
   unetStepGoalMet: boolean | null;
+  /** The 256² step and the 512² step at 'extended' over the same Conv peak. */
+  unetStep256FractionOfConvPeak: number | null;
+  unetStep512ExtendedFractionOfConvPeak: number | null;
   /** Peak RSS of the 512² generation; goal ≤ 5 GB. */
   generation512PeakRssBytes: number | null;
   generation512GoalMet: boolean | null;
@@ -122,6 +129,9 @@ async function section<T>(name: string, progress: (message: string) => void, wor
 
 export async function benchEngine(runtime: RuntimeClient, options: EngineBenchOptions): Promise<EngineBenchResult> {
   const { device, progress } = options;
+  const check = await runtime.checkBackend(device).catch((error: unknown) => ({ ok: false, message: error instanceof Error ? error.message : String(error) }));
+  const deviceCheck = { ok: check.ok, message: check.message };
+  if (!check.ok) progress(`engine: device ${device} is not usable here (${check.message}); sessions fall back to the CPU`);
   let folders: RealModelFolders | null = null;
   const model = await section('engine: real-shape model folders', progress, async () => {
     folders = await ensureRealModelFolders({ realShapesDir: options.realShapesDir, cacheDir: options.cacheDir, tokenizerDir: defaultTokenizerDir(options.realShapesDir), onProgress: progress });
@@ -212,6 +222,7 @@ export async function benchEngine(runtime: RuntimeClient, options: EngineBenchOp
 
   return {
     device,
+    deviceCheck,
     notes: [
       'Random weights at the real checkpoints’ shapes (test/fixtures/parity/real-shapes); timings do not depend on the values.',
       'The CLIP tokenizer is the parity kit’s tiny BPE vocabulary (the real 49408-token one is not available offline); its ids are valid for the real text encoder, which runs at its real size and 77 tokens.',
@@ -227,25 +238,27 @@ export async function benchEngine(runtime: RuntimeClient, options: EngineBenchOp
     vaeDecode512,
     generation256,
     generation512Peak,
-    goals: goalsOf(peaks, [unetStep256, unetStep512, unetStep512Extended, controlnetUnetStep512, vaeDecode512], unetStep512, unetStep512Extended, generation512Peak),
+    goals: goalsOf(peaks, { unetStep256, unetStep512, unetStep512Extended, controlnetUnetStep512, vaeDecode512 }, generation512Peak),
   };
 }
 
 function goalsOf(
   peaks: Section<ComputePeaks>,
-  steps: readonly (Section<StepFigure> | null)[],
-  unet: Section<StepFigure>,
-  extended: Section<StepFigure> | null,
+  steps: Pick<EngineBenchResult, 'unetStep256' | 'unetStep512' | 'unetStep512Extended' | 'controlnetUnetStep512' | 'vaeDecode512'>,
   generation: Section<GenerationFigure>,
 ): EngineGoals {
+  const unet = steps.unetStep512;
+  const extended = steps.unetStep512Extended;
   const anonGrowth = (step: Section<StepFigure> | null) => {
     if (!step?.ok) return null;
     const { beforeCreate, sampledMax } = step.memory;
     return beforeCreate.anonBytes === null || sampledMax.anonBytes === null ? null : sampledMax.anonBytes - beforeCreate.anonBytes;
   };
-  const convPeaks = [...(peaks.ok ? [peaks.convGflopsPerSecond] : []), ...steps.map((s) => (s?.ok ? s.localConvPeakGflopsPerSecond : null)).filter((v): v is number => v !== null)];
+  const locals = Object.values(steps).map((s: Section<StepFigure> | null) => (s?.ok ? s.localConvPeakGflopsPerSecond : null));
+  const convPeaks = [...(peaks.ok ? [peaks.convGflopsPerSecond] : []), ...locals.filter((v): v is number => v !== null)];
   const convPeak = convPeaks.length > 0 ? Math.max(...convPeaks) : null;
-  const fraction = unet.ok && convPeak !== null ? unet.gflopsPerSecond / convPeak : null;
+  const ofPeak = (step: Section<StepFigure> | null) => (step?.ok && convPeak !== null ? step.gflopsPerSecond / convPeak : null);
+  const fraction = ofPeak(unet);
   const peakRss = generation.ok ? generation.memory.peakRssBytes : null;
   return {
     convPeakGflopsPerSecond: convPeak,
@@ -253,6 +266,8 @@ function goalsOf(
     unetStepFractionOfLocalConvPeak: unet.ok ? unet.fractionOfLocalConvPeak : null,
     unetStepFractionOfMatMulPeak: unet.ok ? unet.fractionOfMatMulPeak : null,
     unetStepGoalMet: fraction === null ? null : fraction >= PEAK_GOAL,
+    unetStep256FractionOfConvPeak: ofPeak(steps.unetStep256),
+    unetStep512ExtendedFractionOfConvPeak: ofPeak(extended),
     generation512PeakRssBytes: peakRss,
     generation512GoalMet: peakRss === null ? null : peakRss <= RSS_GOAL_BYTES,
     unetAnonGrowthBytesAll: anonGrowth(unet),
@@ -290,10 +305,11 @@ async function runGeneration(runtime: RuntimeClient, device: string, modelDir: s
   const watcher = watchMemory();
   const cpu = startCpuWindow();
   let unetCalls = 0;
+  const deviceNotes: string[] = [];
   const started = performance.now();
   try {
     const result = await generate(
-      { runtime, device, cacheDir },
+      { runtime, device, cacheDir, onDeviceNote: (note) => deviceNotes.push(note) },
       {
         model,
         subject: { image: { path: join(findResourcesDir(), 'demo-photos', SUBJECT_PHOTO) }, category: 'dog' },
@@ -332,6 +348,7 @@ async function runGeneration(runtime: RuntimeClient, device: string, modelDir: s
         sampledMax: watcher.stop(),
       },
       cpu: cpu.stop(),
+      deviceNotes,
     };
   } finally {
     watcher.stop();

@@ -3,9 +3,12 @@ import { observeBridge } from '../transport/observe-bridge';
 import type { Transport } from '../transport/transport';
 import { AppState } from './app.svelte';
 import { ConnectionState } from './connection.svelte';
+import { GalleryState } from './gallery.svelte';
+import { GenerateState } from './generate.svelte';
 import { JobsState } from './jobs.svelte';
 import { LibraryState } from './library.svelte';
 import { SettingsState } from './settings.svelte';
+import { SubjectsState } from './subjects.svelte';
 import { SystemState } from './system.svelte';
 import { ThemeState } from './theme.svelte';
 import type { ViewId } from './views';
@@ -28,6 +31,9 @@ export class Studio {
   readonly jobs: JobsState;
   readonly library: LibraryState;
   readonly system: SystemState;
+  readonly subjects: SubjectsState;
+  readonly generate: GenerateState;
+  readonly gallery: GalleryState;
   readonly #transport: Transport;
   #refreshing = $state(false);
 
@@ -51,6 +57,9 @@ export class Studio {
     this.jobs = new JobsState(bridge);
     this.library = new LibraryState(bridge);
     this.system = new SystemState(bridge, this.jobs, (text) => scope.navigator.clipboard.writeText(text));
+    this.subjects = new SubjectsState(bridge, this.library, this.jobs);
+    this.generate = new GenerateState(bridge, this.jobs, this.library, this.settings);
+    this.gallery = new GalleryState(bridge, this.library);
   }
 
   readonly nextStep: NextStep = $derived.by(() => {
@@ -71,6 +80,8 @@ export class Studio {
       this.settings.connect(),
       this.jobs.connect(),
       this.library.connect(),
+      this.subjects.connect(),
+      this.generate.connect(),
     ];
     void this.refresh();
     return () => {

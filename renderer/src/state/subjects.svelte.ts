@@ -1,0 +1,463 @@
+import type { JobSummary, ModelSummary, StudioBridge, SubjectDetail, SubjectPhoto } from '../contract';
+import { toStudioError, type StudioError } from '../transport/studio-error';
+import { isActive, type JobsState } from './jobs.svelte';
+import type { LibraryState } from './library.svelte';
+
+/** A subject learns from 1–10 photos. */
+export const MAX_PHOTOS = 10;
+/** Photo weights: the share of a photo in the subject's mean embedding. */
+export const WEIGHT_LIMITS = { min: 0, max: 2, step: 0.1 } as const;
+/** Pause after the last slider move before the weights are saved. */
+const WEIGHT_SAVE_DEBOUNCE_MS = 300;
+/** The job kind main gives embedding jobs. */
+const EMBEDDINGS_KIND = 'subject-embeddings';
+
+export type UploadStatus = 'waiting' | 'reading' | 'uploading' | 'added' | 'refused' | 'failed';
+
+export const UPLOAD_STATUS_LABELS: Record<UploadStatus, string> = {
+  waiting: 'Waiting',
+  reading: 'Reading',
+  uploading: 'Adding',
+  added: 'Added',
+  refused: 'Refused',
+  failed: 'Failed',
+};
+
+/** One file dropped or picked, and what became of it. */
+export interface UploadItem {
+  readonly key: number;
+  readonly name: string;
+  readonly status: UploadStatus;
+  /** Why it was refused or failed, written for the user. */
+  readonly reason: string | null;
+}
+
+/** What a subject deletion left behind: the undo window. */
+export interface PendingUndo {
+  readonly id: number;
+  readonly name: string;
+  readonly until: number;
+}
+
+/** Bytes → base64 without blowing the call stack on large photos. */
+export function bytesToBase64(bytes: Uint8Array): string {
+  const CHUNK = 0x8000;
+  let binary = '';
+  for (let start = 0; start < bytes.length; start += CHUNK) {
+    binary += String.fromCharCode(...bytes.subarray(start, start + CHUNK));
+  }
+  return btoa(binary);
+}
+
+/** "it is not an image" → "It is not an image." */
+function sentence(text: string): string {
+  const trimmed = text.trim();
+  if (trimmed === '') return 'It was refused.';
+  const capital = trimmed.charAt(0).toUpperCase() + trimmed.slice(1);
+  return /[.!?)]$/.test(capital) ? capital : `${capital}.`;
+}
+
+/** The model that computes embeddings and generates: the first ready one. */
+export function firstReadyModel(models: readonly ModelSummary[] | undefined): ModelSummary | null {
+  return models?.find((model) => model.status === 'ready' && model.kind === 'blipdiffusion') ??
+    models?.find((model) => model.status === 'ready') ??
+    null;
+}
+
+/** The "new subject" form. */
+export class NewSubjectForm {
+  name = $state('');
+  category = $state('');
+  note = $state('');
+  #open = $state(false);
+  #submitting = $state(false);
+  #error = $state.raw<StudioError | null>(null);
+  #touched = $state(false);
+  readonly #create: (name: string, category: string, note: string) => Promise<void>;
+
+  constructor(create: (name: string, category: string, note: string) => Promise<void>) {
+    this.#create = create;
+  }
+
+  get open(): boolean {
+    return this.#open;
+  }
+
+  get submitting(): boolean {
+    return this.#submitting;
+  }
+
+  get error(): StudioError | null {
+    return this.#error;
+  }
+
+  readonly nameError: string | null = $derived(this.#touched && this.name.trim() === '' ? 'Give the subject a name.' : null);
+
+  readonly categoryError: string | null = $derived.by(() => {
+    if (!this.#touched) return null;
+    const word = this.category.trim();
+    if (word === '') return 'Enter the category word, such as “dog” or “backpack”.';
+    if (word.split(/\s+/).length > 3) return 'Keep the category to a word or two.';
+    return null;
+  });
+
+  show(): void {
+    this.#open = true;
+    this.#error = null;
+  }
+
+  hide(): void {
+    this.#open = false;
+    this.name = '';
+    this.category = '';
+    this.note = '';
+    this.#touched = false;
+    this.#error = null;
+  }
+
+  async submit(): Promise<void> {
+    this.#touched = true;
+    if (this.nameError !== null || this.categoryError !== null || this.#submitting) return;
+    this.#submitting = true;
+    this.#error = null;
+    try {
+      await this.#create(this.name.trim(), this.category.trim(), this.note.trim());
+      this.hide();
+    } catch (error) {
+      this.#error = toStudioError(error);
+    } finally {
+      this.#submitting = false;
+    }
+  }
+}
+
+/**
+ * The Subjects screen's working state: the subject that is open, its uploads, weights and embeddings
+ * job, and the undo window after a deletion. The list itself lives in LibraryState.
+ */
+export class SubjectsState {
+  readonly form: NewSubjectForm;
+  readonly #bridge: StudioBridge;
+  readonly #library: LibraryState;
+  readonly #jobs: JobsState;
+  #openId = $state<number | null>(null);
+  #detail = $state.raw<SubjectDetail | null>(null);
+  #detailError = $state.raw<StudioError | null>(null);
+  #uploads = $state.raw<readonly UploadItem[]>([]);
+  #uploading = $state(false);
+  #uploadKey = 0;
+  #weights = $state<Record<number, number>>({});
+  #weightTimer: ReturnType<typeof setTimeout> | null = null;
+  #weightError = $state.raw<StudioError | null>(null);
+  #embeddingJobs = $state<Record<number, string>>({});
+  #embeddingError = $state.raw<StudioError | null>(null);
+  #embeddingStarting = $state(false);
+  #pendingUndo = $state.raw<PendingUndo | null>(null);
+  #undoTimer: ReturnType<typeof setTimeout> | null = null;
+  #deleting = $state(false);
+  #actionError = $state.raw<StudioError | null>(null);
+
+  constructor(bridge: StudioBridge, library: LibraryState, jobs: JobsState) {
+    this.#bridge = bridge;
+    this.#library = library;
+    this.#jobs = jobs;
+    this.form = new NewSubjectForm((name, category, note) => this.#createSubject(name, category, note));
+  }
+
+  get openId(): number | null {
+    return this.#openId;
+  }
+
+  /** The open subject, once loaded. */
+  get detail(): SubjectDetail | null {
+    return this.#detail;
+  }
+
+  get detailError(): StudioError | null {
+    return this.#detailError;
+  }
+
+  get uploads(): readonly UploadItem[] {
+    return this.#uploads;
+  }
+
+  get uploading(): boolean {
+    return this.#uploading;
+  }
+
+  get weightError(): StudioError | null {
+    return this.#weightError;
+  }
+
+  get pendingUndo(): PendingUndo | null {
+    return this.#pendingUndo;
+  }
+
+  get deleting(): boolean {
+    return this.#deleting;
+  }
+
+  /** Why the last delete or undo failed. */
+  get actionError(): StudioError | null {
+    return this.#actionError;
+  }
+
+  /** How many more photos the open subject takes. */
+  readonly room: number = $derived(MAX_PHOTOS - (this.#detail?.photos.length ?? 0));
+
+  /** The model embeddings are computed with. */
+  readonly model: ModelSummary | null = $derived.by(() => firstReadyModel(this.#library.models.value));
+
+  /** The open subject's embeddings job: the one started here, else one main is running for it. */
+  readonly embeddingsJob: JobSummary | null = $derived.by(() => {
+    const detail = this.#detail;
+    if (detail === null) return null;
+    const id = this.#embeddingJobs[detail.id];
+    const tracked = id === undefined ? undefined : this.#jobs.byId(id);
+    if (tracked !== undefined) return tracked;
+    return (
+      this.#jobs.active.find((job) => job.kind === EMBEDDINGS_KIND && job.label.endsWith(` of ${detail.name}`)) ?? null
+    );
+  });
+
+  get embeddingsStarting(): boolean {
+    return this.#embeddingStarting;
+  }
+
+  get embeddingsError(): StudioError | null {
+    return this.#embeddingError;
+  }
+
+  readonly embeddingsBusy: boolean = $derived(
+    this.#embeddingStarting || (this.embeddingsJob !== null && isActive(this.embeddingsJob)),
+  );
+
+  weightOf(photo: SubjectPhoto): number {
+    return this.#weights[photo.id] ?? photo.weight;
+  }
+
+  async open(id: number): Promise<void> {
+    if (this.#openId !== id) {
+      this.#detail = null;
+      this.#uploads = [];
+      this.#weights = {};
+      this.#embeddingError = null;
+      this.#weightError = null;
+    }
+    this.#openId = id;
+    await this.#reloadDetail();
+  }
+
+  /** Opens the "new subject" form in place of the open subject. */
+  startNew(): void {
+    this.close();
+    this.form.show();
+  }
+
+  close(): void {
+    this.#openId = null;
+    this.#detail = null;
+    this.#uploads = [];
+    this.#weights = {};
+  }
+
+  /** Reads and uploads the files one by one, then computes embeddings if any photo was added. */
+  async addFiles(files: readonly File[]): Promise<void> {
+    const subject = this.#detail;
+    if (subject === null || files.length === 0) return;
+    const room = Math.max(0, MAX_PHOTOS - subject.photos.length);
+    const items: UploadItem[] = files.map((file, index) => ({
+      key: ++this.#uploadKey,
+      name: file.name,
+      status: index < room ? 'waiting' : 'refused',
+      reason: index < room ? null : `A subject holds at most ${MAX_PHOTOS} photos.`,
+    }));
+    this.#uploads = [...items, ...this.#uploads.filter((item) => item.status !== 'added')].slice(0, 30);
+    if (this.#uploading) return;
+    this.#uploading = true;
+    let added = 0;
+    try {
+      for (const [index, file] of files.entries()) {
+        const item = items[index];
+        if (item === undefined || item.status !== 'waiting') continue;
+        this.#setUpload(item.key, 'reading', null);
+        let dataBase64: string;
+        try {
+          dataBase64 = bytesToBase64(new Uint8Array(await file.arrayBuffer()));
+        } catch {
+          this.#setUpload(item.key, 'failed', 'The file could not be read.');
+          continue;
+        }
+        this.#setUpload(item.key, 'uploading', null);
+        try {
+          const result = await this.#bridge.uploadPhoto({ subjectId: subject.id, name: file.name, dataBase64 });
+          if (this.#openId === subject.id) this.#detail = result.subject;
+          const refusal = result.rejected[0];
+          if (refusal === undefined) {
+            added += 1;
+            this.#setUpload(item.key, 'added', null);
+          } else {
+            this.#setUpload(item.key, 'refused', sentence(refusal.reason));
+          }
+        } catch (error) {
+          this.#setUpload(item.key, 'failed', toStudioError(error).message);
+        }
+      }
+    } finally {
+      this.#uploading = false;
+    }
+    void this.#library.subjects.load();
+    void this.#library.counts.load();
+    if (added > 0 && this.#openId === subject.id) await this.computeEmbeddings();
+  }
+
+  dismissUpload(key: number): void {
+    this.#uploads = this.#uploads.filter((item) => item.key !== key);
+  }
+
+  /** Moves a weight slider; the weights are saved shortly after the last move. */
+  setWeight(photoId: number, weight: number): void {
+    this.#weights[photoId] = weight;
+    if (this.#weightTimer !== null) clearTimeout(this.#weightTimer);
+    this.#weightTimer = setTimeout(() => {
+      this.#weightTimer = null;
+      void this.#saveWeights();
+    }, WEIGHT_SAVE_DEBOUNCE_MS);
+  }
+
+  async computeEmbeddings(): Promise<void> {
+    const subject = this.#detail;
+    const model = this.model;
+    if (subject === null || this.#embeddingStarting) return;
+    if (model === null) {
+      this.#embeddingError = null;
+      return;
+    }
+    this.#embeddingStarting = true;
+    this.#embeddingError = null;
+    try {
+      const ref = await this.#bridge.computeEmbeddings({ subjectId: subject.id, model: model.folder });
+      this.#embeddingJobs[subject.id] = ref.id;
+    } catch (error) {
+      this.#embeddingError = toStudioError(error);
+    } finally {
+      this.#embeddingStarting = false;
+    }
+  }
+
+  async removePhoto(photoId: number): Promise<void> {
+    const subject = this.#detail;
+    if (subject === null) return;
+    this.#actionError = null;
+    try {
+      this.#detail = await this.#bridge.removePhotos({ subjectId: subject.id, photoIds: [photoId] });
+      void this.#library.subjects.load();
+    } catch (error) {
+      this.#actionError = toStudioError(error);
+    }
+  }
+
+  /** Deletes the open subject; it can be brought back until the undo window closes. */
+  async deleteOpen(): Promise<void> {
+    const subject = this.#detail;
+    if (subject === null || this.#deleting) return;
+    this.#deleting = true;
+    this.#actionError = null;
+    try {
+      const deletion = await this.#bridge.deleteSubject({ id: subject.id });
+      const until = Date.parse(deletion.undoUntil);
+      this.#showUndo({ id: subject.id, name: subject.name, until: Number.isNaN(until) ? Date.now() + 10_000 : until });
+      this.close();
+      void this.#library.load();
+    } catch (error) {
+      this.#actionError = toStudioError(error);
+    } finally {
+      this.#deleting = false;
+    }
+  }
+
+  async undoDelete(): Promise<void> {
+    const pending = this.#pendingUndo;
+    if (pending === null) return;
+    this.#clearUndo();
+    this.#actionError = null;
+    try {
+      const subject = await this.#bridge.undoDeleteSubject({ id: pending.id });
+      void this.#library.load();
+      await this.open(subject.id);
+    } catch (error) {
+      this.#actionError = toStudioError(error);
+    }
+  }
+
+  dismissUndo(): void {
+    this.#clearUndo();
+  }
+
+  /** Follows library changes for the open subject. Returns the cleanup. */
+  connect(): () => void {
+    const stop = this.#bridge.on('libraryChanged', (change) => {
+      if (change.what === 'subjects' || change.what === 'photos') void this.#reloadDetail();
+    });
+    return () => {
+      stop();
+      if (this.#weightTimer !== null) clearTimeout(this.#weightTimer);
+      this.#clearUndo();
+    };
+  }
+
+  async #createSubject(name: string, category: string, note: string): Promise<void> {
+    const subject = await this.#bridge.createSubject({ name, category, ...(note === '' ? {} : { note }) });
+    void this.#library.subjects.load();
+    void this.#library.counts.load();
+    this.#openId = subject.id;
+    this.#detail = subject;
+    this.#uploads = [];
+    this.#weights = {};
+  }
+
+  async #reloadDetail(): Promise<void> {
+    const id = this.#openId;
+    if (id === null) return;
+    try {
+      const detail = await this.#bridge.getSubject({ id });
+      if (this.#openId !== id) return;
+      this.#detail = detail;
+      this.#detailError = null;
+    } catch (error) {
+      if (this.#openId === id) this.#detailError = toStudioError(error);
+    }
+  }
+
+  async #saveWeights(): Promise<void> {
+    const subject = this.#detail;
+    if (subject === null) return;
+    const weights = subject.photos.map((photo) => ({ photoId: photo.id, weight: this.weightOf(photo) }));
+    this.#weightError = null;
+    try {
+      const saved = await this.#bridge.setPhotoWeights({ subjectId: subject.id, weights });
+      if (this.#openId === saved.id) this.#detail = saved;
+    } catch (error) {
+      this.#weightError = toStudioError(error);
+    }
+  }
+
+  #setUpload(key: number, status: UploadStatus, reason: string | null): void {
+    this.#uploads = this.#uploads.map((item) => (item.key === key ? { ...item, status, reason } : item));
+  }
+
+  #showUndo(pending: PendingUndo): void {
+    this.#clearUndo();
+    this.#pendingUndo = pending;
+    this.#undoTimer = setTimeout(() => {
+      this.#undoTimer = null;
+      this.#pendingUndo = null;
+    }, Math.max(0, pending.until - Date.now()));
+  }
+
+  #clearUndo(): void {
+    if (this.#undoTimer !== null) clearTimeout(this.#undoTimer);
+    this.#undoTimer = null;
+    this.#pendingUndo = null;
+  }
+}
