@@ -18,6 +18,7 @@ import { writeGenerationOutput } from './generation-output';
 import { generateOnResolvedDevice } from './resolved-device';
 import { readPixelTensor } from './npy-inputs';
 import { ProgressBar } from './progress-bar';
+import { generateFromLibrary } from './generate-from-library';
 
 interface GenerateOptions {
   model: string;
@@ -101,7 +102,7 @@ export function registerGenerateCommand(program: Command): void {
     .command('generate')
     .description('Generate an image of a subject in a new scene (zero-shot BLIP-Diffusion), optionally guided by a ControlNet image.')
     .requiredOption('--model <dir>', 'a BLIP-Diffusion model folder (diffusers layout)')
-    .option('--reference <image>', 'a photo of the subject')
+    .option('--reference <image>', 'a photo of the subject (without it, --subject names a subject of the library)')
     .option('--reference-pixels <npy>', 'preprocessed reference pixels [1, 3, S, S] instead of --reference')
     .requiredOption('--subject <word>', 'the subject’s category word, e.g. dog')
     .option('--target <word>', 'the category word in the prompt (default: --subject)')
@@ -125,7 +126,14 @@ export function registerGenerateCommand(program: Command): void {
     .option('--no-library', 'do not record the result in the data folder’s gallery (the recipe is still embedded in the PNG)')
     .action(async (options: GenerateOptions, command: Command) => {
       const { dataDir } = command.optsWithGlobals<{ dataDir: string }>();
-      if ((options.reference === undefined) === (options.referencePixels === undefined)) throw new Error('give exactly one of --reference or --reference-pixels');
+      if (options.reference === undefined && options.referencePixels === undefined) {
+        // No photo given: the subject is one of the library's (its cached embeddings).
+        const unsupported = (['latents', 'control', 'controlPixels', 'outNpy'] as const).filter((key) => options[key] !== undefined);
+        if (unsupported.length > 0) throw new Error(`with a library subject (no --reference), ${unsupported.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')} cannot be used yet`);
+        await generateFromLibrary({ dataDir, ...options });
+        return;
+      }
+      if (options.reference !== undefined && options.referencePixels !== undefined) throw new Error('give at most one of --reference or --reference-pixels');
       if (options.control !== undefined && options.controlPixels !== undefined) throw new Error('give at most one of --control or --control-pixels');
       if (options.seed !== undefined && options.latents !== undefined) throw new Error('give at most one of --seed or --latents');
       const noise: GenerateRequest['noise'] = options.latents !== undefined ? { latents: toFloat32(readNpyFile(options.latents)) } : { seed: options.seed ?? BigInt(randomInt(2 ** 47)) };
