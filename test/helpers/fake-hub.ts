@@ -70,10 +70,11 @@ function treeEntries(files: FakeFile[]): unknown[] {
   ];
 }
 
-export async function startFakeHub(): Promise<FakeHub> {
+/** Serves `files` (default: a small fake repository) as FAKE_REPO. */
+export async function startFakeHub(files: FakeFile[] = fakeFiles()): Promise<FakeHub> {
   const hub: Omit<FakeHub, 'baseUrl' | 'close'> = {
     repo: FAKE_REPO,
-    files: fakeFiles(),
+    files,
     requests: [],
     cut: null,
     failStatus: new Map(),
