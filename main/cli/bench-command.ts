@@ -37,7 +37,7 @@ export function registerBenchCommand(program: Command): void {
     .option('--quick', 'shorter runs (for a smoke check of the benchmark itself)')
     .option('--json', 'print the results as JSON instead of a summary')
     .option('--no-embedding', 'skip the real-size subject-embedding benchmark (it writes ~1.9 GB of random weights once)')
-    .option('--no-engine', 'skip the engine benchmark (UNet, ControlNet, VAE, whole generations at real SD-1.5 shapes: ~6 min on 2 cores, ~7.6 GB of random weights written once)')
+    .option('--no-engine', 'skip the engine benchmark (UNet, ControlNet, VAE, whole generations at real SD-1.5 shapes: ~4 min on 2 idle cores, ~5.7 GB more random weights written once)')
     .option('--no-optimization-compare', "skip the engine's 512² UNet step at graph optimisation 'extended'")
     .option('--device <ep>', 'execution provider for the engine benchmark (cpu, webgpu, cuda, …)', 'cpu')
     .option('--real-shapes <dir>', 'the real checkpoints’ key/shape lists', 'test/fixtures/parity/real-shapes')

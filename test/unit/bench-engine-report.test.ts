@@ -28,7 +28,8 @@ describe('formatEngine', () => {
   it('reports failed sections and unmeasured goals instead of throwing', () => {
     const failed = { ok: false as const, seconds: 1, error: 'no weights' };
     const result: EngineBenchResult = {
-      device: 'cpu',
+      device: 'webgpu',
+      deviceCheck: { ok: false, message: 'no adapter' },
       notes: [],
       model: failed,
       peaks: failed,
@@ -45,6 +46,8 @@ describe('formatEngine', () => {
         unetStepFractionOfLocalConvPeak: null,
         unetStepFractionOfMatMulPeak: null,
         unetStepGoalMet: null,
+        unetStep256FractionOfConvPeak: null,
+        unetStep512ExtendedFractionOfConvPeak: null,
         generation512PeakRssBytes: null,
         generation512GoalMet: null,
         unetAnonGrowthBytesAll: null,
@@ -55,5 +58,6 @@ describe('formatEngine', () => {
     expect(text).toMatch(/UNet step 512² \(CFG\)\s+FAILED: no weights/);
     expect(text).toMatch(/goal UNet ≥ 60 % of peak\s+not measured/);
     expect(text).not.toMatch(/UNet step 512² extended/);
+    expect(text).toMatch(/device webgpu NOT usable here \(no adapter\)/);
   });
 });

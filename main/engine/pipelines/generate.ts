@@ -33,6 +33,9 @@ import { latentPreview, type PreviewImage } from './latent-preview';
 import { embedSubject, type SubjectEmbedding } from './subject-embedding';
 import { encodeNegativePrompt, encodePrompt, tokenizePrompts } from './text-embeddings';
 
+/** Keeps conv weights memory-mapped (see GraphSource.optimization). */
+const CONV_GRAPH_OPTIMIZATION = 'extended';
+
 /** The reference pipeline's defaults. */
 export const GENERATE_DEFAULTS = Object.freeze({ steps: 50, guidanceScale: 7.5, scheduler: 'pndm' as SchedulerName, negativePrompt: '', controlScale: 1 });
 
@@ -240,6 +243,7 @@ async function openDenoiser(context: EngineContext, request: GenerateRequest, ge
     return openStage(context, 'The UNet', unetWeights.externalDataFolder, {
       cacheKey: unetGuidedStepGraphKey(unet.config, unetWeights.catalog, size),
       build: () => buildUnetGuidedStepGraph(unet.config, unetWeights.catalog, size),
+      optimization: CONV_GRAPH_OPTIMIZATION,
     });
   }
   const controlnet = requireComponent(model, 'controlnet');
@@ -253,6 +257,7 @@ async function openDenoiser(context: EngineContext, request: GenerateRequest, ge
   return openStage(context, 'The ControlNet + UNet', joint, {
     cacheKey: controlledUnetGuidedStepGraphKey(components, size),
     build: () => buildControlledUnetGuidedStepGraph(components, size),
+    optimization: CONV_GRAPH_OPTIMIZATION,
   });
 }
 
@@ -316,6 +321,7 @@ async function decodeLatents(context: EngineContext, model: ModelFolder, latents
   const session = await openStage(context, 'The VAE decoder', weights.externalDataFolder, {
     cacheKey: vaeDecoderGraphKey(vae.config, weights.catalog, options),
     build: () => buildVaeDecoderGraph(vae.config, weights.catalog, options),
+    optimization: CONV_GRAPH_OPTIMIZATION,
   });
   try {
     const outputs = await session.run({
