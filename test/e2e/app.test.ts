@@ -1,23 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { mkdirSync } from 'node:fs';
+import type { Browser, Page } from 'playwright-core';
 import { connect } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
-import { REPO_ROOT, requireBuild, startServe, type ServeProcess } from '../helpers/built-app';
+import { requireBuild, startServe, type ServeProcess } from '../helpers/built-app';
 import { makeTempDir } from '../helpers/temp-dir';
+import { openStudioPage, SCREENSHOTS } from '../helpers/studio-browser';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
-const SCREENSHOTS = join(REPO_ROOT, 'test-results', 'screenshots');
 
 const VIEWS = [
   { id: 'subjects', title: 'Subjects', shortcut: '1' },
@@ -30,28 +19,14 @@ const VIEWS = [
 let data: ReturnType<typeof makeTempDir>;
 let serve: ServeProcess;
 let browser: Browser;
-let context: BrowserContext;
 let page: Page;
-const pageProblems: string[] = [];
+let pageProblems: string[] = [];
 
 beforeAll(async () => {
   requireBuild();
-  mkdirSync(SCREENSHOTS, { recursive: true });
   data = makeTempDir('blip-e2e-');
   serve = await startServe(data.path);
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
-  context = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: 'light' });
-  page = await context.newPage();
-  page.on('console', (message) => {
-    if (message.type() === 'error') pageProblems.push(`console: ${message.text()}`);
-  });
-  page.on('pageerror', (error) => pageProblems.push(`page error: ${error.message}`));
-  await page.addInitScript(() => {
-    // Runs inside the page: report CSP violations through the console listener above.
-    // eslint-disable-next-line no-console
-    document.addEventListener('securitypolicyviolation', (event) => console.error(`CSP violation: ${event.violatedDirective} ${event.blockedURI}`));
-  });
-  await page.goto(serve.openUrl);
+  ({ browser, page, problems: pageProblems } = await openStudioPage(serve.openUrl, { width: 1280, height: 800 }));
 });
 
 afterAll(async () => {

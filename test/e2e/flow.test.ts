@@ -4,23 +4,13 @@
  * cancelled one, one that survives a page reload, and the result with its recipe in the gallery.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { mkdirSync, readFileSync } from 'node:fs';
+import type { Browser, Page } from 'playwright-core';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT, requireBuild, startServe, type ServeProcess } from '../helpers/built-app';
 import { makeTempDir } from '../helpers/temp-dir';
+import { openStudioPage, SCREENSHOTS } from '../helpers/studio-browser';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
-const SCREENSHOTS = join(REPO_ROOT, 'test-results', 'screenshots');
 const DOG = join(REPO_ROOT, 'test/fixtures/dreambench/dog');
 const SEED = '424242';
 const JOB_TIMEOUT = 90_000;
@@ -28,27 +18,14 @@ const JOB_TIMEOUT = 90_000;
 let data: ReturnType<typeof makeTempDir>;
 let serve: ServeProcess;
 let browser: Browser;
-let context: BrowserContext;
 let page: Page;
-const pageProblems: string[] = [];
+let pageProblems: string[] = [];
 
 beforeAll(async () => {
   requireBuild();
-  mkdirSync(SCREENSHOTS, { recursive: true });
   data = makeTempDir('blip-flow-');
   serve = await startServe(data.path);
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
-  context = await browser.newContext({ viewport: { width: 1280, height: 860 }, colorScheme: 'light' });
-  page = await context.newPage();
-  page.on('console', (message) => {
-    if (message.type() === 'error') pageProblems.push(`console: ${message.text()}`);
-  });
-  page.on('pageerror', (error) => pageProblems.push(`page error: ${error.message}`));
-  await page.addInitScript(() => {
-    // eslint-disable-next-line no-console
-    document.addEventListener('securitypolicyviolation', (event) => console.error(`CSP violation: ${event.violatedDirective} ${event.blockedURI}`));
-  });
-  await page.goto(serve.openUrl);
+  ({ browser, page, problems: pageProblems } = await openStudioPage(serve.openUrl, { width: 1280, height: 860 }));
 });
 
 afterAll(async () => {
