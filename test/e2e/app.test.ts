@@ -5,7 +5,7 @@ import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { requireBuild, startServe, type ServeProcess } from '../helpers/built-app';
 import { makeTempDir } from '../helpers/temp-dir';
-import { openStudioPage, SCREENSHOTS } from '../helpers/studio-browser';
+import { openStudioPage, SCREENSHOTS } from './support/studio-browser';
 
 
 const VIEWS = [

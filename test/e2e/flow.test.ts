@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT, requireBuild, startServe, type ServeProcess } from '../helpers/built-app';
 import { makeTempDir } from '../helpers/temp-dir';
-import { openStudioPage, SCREENSHOTS } from '../helpers/studio-browser';
+import { openStudioPage, SCREENSHOTS } from './support/studio-browser';
 
 const DOG = join(REPO_ROOT, 'test/fixtures/dreambench/dog');
 const SEED = '424242';

@@ -1,7 +1,8 @@
+/** Lives under test/e2e/ because it passes DOM callbacks into the page (tsconfig.e2e.json has the DOM types). */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { REPO_ROOT } from './built-app';
+import { REPO_ROOT } from '../../helpers/built-app';
 
 /** Debian's Chromium, with the flags that work on this closed-network machine. */
 export const CHROMIUM = '/usr/bin/chromium';
