@@ -22,7 +22,7 @@ import { createRecipe, RECIPE_LIMITS, type Recipe } from '../gallery/recipe';
 import type { GenerationRecord, GenerationsStore } from '../gallery/generations-store';
 import { recordGeneration } from '../gallery/generation-png';
 import { previewDataUrl } from '../gallery/preview-data-url';
-import { resolveDevice } from '../cli/resolved-device';
+import { resolveDevice } from '../engine/pipelines/resolved-device';
 
 /** A preview every few steps: often enough to watch, rarely enough to cost nothing. */
 export const PREVIEW_EVERY_STEPS = 3;

@@ -15,7 +15,7 @@ import { createRecipe, type Recipe } from '../gallery/recipe';
 import { sha256OfFile } from '../gallery/recipe-files';
 import { DEVICE_HELP, withEngine } from './engine-session';
 import { writeGenerationOutput } from './generation-output';
-import { generateOnResolvedDevice } from './resolved-device';
+import { generateOnResolvedDevice } from '../engine/pipelines/resolved-device';
 import { readPixelTensor } from './npy-inputs';
 import { ProgressBar } from './progress-bar';
 import { generateFromLibrary } from './generate-from-library';

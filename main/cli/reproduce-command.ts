@@ -19,7 +19,7 @@ import { createRecipe, recipeToGenerateRequest, subjectPhotoHashes, type Recipe 
 import { findLibraryPhoto, sha256OfFile } from '../gallery/recipe-files';
 import { DEVICE_HELP, withEngine } from './engine-session';
 import { weightsCacheDir } from './generate-command';
-import { generateOnResolvedDevice } from './resolved-device';
+import { generateOnResolvedDevice } from '../engine/pipelines/resolved-device';
 import { writeGenerationOutput } from './generation-output';
 import { ProgressBar } from './progress-bar';
 

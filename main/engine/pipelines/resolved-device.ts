@@ -3,10 +3,10 @@
  * one tiny session: a recipe records the device that actually ran, and running every stage on that one
  * name keeps a generation on a single provider.
  */
-import { buildSmokeCase } from '../engine/graph/smoke-graph';
-import { encodeModel } from '../engine/graph/onnx-writer';
-import type { EngineContext } from '../engine/pipelines/engine-context';
-import { generate, type GenerateRequest, type GenerateResult } from '../engine/pipelines/generate';
+import { buildSmokeCase } from '../graph/smoke-graph';
+import { encodeModel } from '../graph/onnx-writer';
+import type { EngineContext } from './engine-context';
+import { generate, type GenerateRequest, type GenerateResult } from './generate';
 
 export async function resolveDevice(context: EngineContext): Promise<string> {
   const session = await context.runtime.createSession({ model: encodeModel(buildSmokeCase().model), device: context.device });
