@@ -3,6 +3,7 @@
  * WeightCatalog (the real reader lives in main/engine/weights; this one keeps the net tests independent
  * of it), a minimal safetensors writer for generated configs, a seeded generator and error metrics.
  */
+import { expect } from 'vitest';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { TensorListing, WeightCatalog, WeightDType, WeightEntry } from '../../main/engine/nets/weight-catalog';
@@ -128,4 +129,10 @@ export function realShapesListing(json: unknown): TensorListing[] {
   const tensors = (json as { tensors?: unknown }).tensors;
   if (!Array.isArray(tensors)) throw new Error('real-shapes listing has no tensors array');
   return tensors as TensorListing[];
+}
+
+/** The issue's parity bound, with the measured error in the failure message. */
+export function expectWithinParityBound(actual: Float32Array, reference: Float32Array, what: string): void {
+  const error = maxAbsDiff(actual, reference);
+  expect(error, `${what}: max |a − b| = ${error}, bound ${parityBound(reference)}`).toBeLessThanOrEqual(parityBound(reference));
 }

@@ -2,6 +2,7 @@ import { build } from 'esbuild';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from './built-app';
+import { RuntimeClient } from '../../main/engine/runtime/runtime-client';
 
 /**
  * Bundles the ORT worker from the current sources (same esbuild options as scripts/build.mjs), so unit
@@ -24,4 +25,17 @@ export async function bundleWorkerForTest(): Promise<{ file: string; remove(): v
     banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
   });
   return { file, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** A RuntimeClient over a freshly bundled worker, and the cleanup of both. */
+export async function startTestRuntime(): Promise<{ runtime: RuntimeClient; stop(): Promise<void> }> {
+  const bundle = await bundleWorkerForTest();
+  const runtime = RuntimeClient.start({ workerFile: bundle.file });
+  return {
+    runtime,
+    stop: async () => {
+      await runtime.close();
+      bundle.remove();
+    },
+  };
 }

@@ -11,31 +11,22 @@ import { buildControlledUnetGuidedStepGraph, buildUnetGuidedStepGraph, CONTROLNE
 import type { WeightCatalog } from '../../main/engine/nets/weight-catalog';
 import { RuntimeClient } from '../../main/engine/runtime/runtime-client';
 import type { TensorMap, TensorValue } from '../../main/engine/runtime/runtime-protocol';
-import { maxAbs, maxAbsDiff, parityBound, readSafetensorsCatalog } from '../helpers/net-fixtures';
+import { maxAbs, maxAbsDiff, expectWithinParityBound, readSafetensorsCatalog } from '../helpers/net-fixtures';
 import { makeTempDir } from '../helpers/temp-dir';
 import { float32Of, float32Tensor, npyFeed, randomTensor, rows, runNetGraph, scalarTensor, stackRows, WEIGHTS_FILE, writeRandomWeights } from '../helpers/unet-fixtures';
-import { bundleWorkerForTest } from '../helpers/worker-bundle';
+import { startTestRuntime } from '../helpers/worker-bundle';
 
 const kit = join(dirname(fileURLToPath(import.meta.url)), '../fixtures/parity');
 const modelDir = join(kit, 'models/tiny-blipdiffusion-controlnet');
 const readJson = (path: string): unknown => JSON.parse(readFileSync(path, 'utf8'));
 const componentCatalog = (root: string, component: string): WeightCatalog => readSafetensorsCatalog(join(root, component, WEIGHTS_FILE));
 
-let bundle: Awaited<ReturnType<typeof bundleWorkerForTest>>;
 let runtime: RuntimeClient;
+let stopRuntime: () => Promise<void> = async () => undefined;
 beforeAll(async () => {
-  bundle = await bundleWorkerForTest();
-  runtime = RuntimeClient.start({ workerFile: bundle.file });
+  ({ runtime, stop: stopRuntime } = await startTestRuntime());
 });
-afterAll(async () => {
-  await runtime?.close();
-  bundle?.remove();
-});
-
-function expectWithin(actual: Float32Array, reference: Float32Array, what: string): void {
-  const error = maxAbsDiff(actual, reference);
-  expect(error, `${what}: max |a − b| = ${error}, bound ${parityBound(reference)}`).toBeLessThanOrEqual(parityBound(reference));
-}
+afterAll(() => stopRuntime());
 
 describe('kit parity: tiny-blipdiffusion-controlnet at step 0, each stage fed the kit’s saved inputs', () => {
   const controlnetConfig = readJson(join(modelDir, 'controlnet/config.json'));
@@ -76,7 +67,7 @@ describe('kit parity: tiny-blipdiffusion-controlnet at step 0, each stage fed th
         for (const name of residualNames) {
           const reference = kitResidual(name);
           expect(out[name]?.dims, name).toEqual(reference.dims);
-          expectWithin(float32Of(out, name), reference.data as Float32Array, name);
+          expectWithinParityBound(float32Of(out, name), reference.data as Float32Array, name);
         }
       });
 
@@ -85,8 +76,8 @@ describe('kit parity: tiny-blipdiffusion-controlnet at step 0, each stage fed th
         const residuals = Object.fromEntries(residualNames.map((name) => [name, kitResidual(name)]));
         const out = await runNetGraph(runtime, graph, join(modelDir, 'unet'), { sample: latentPair, timestep, encoder_hidden_states: text, ...residuals });
         const prediction = float32Of(out, 'noise_pred');
-        expectWithin(prediction.subarray(0, uncondRef.length), uncondRef, 'uncond');
-        expectWithin(prediction.subarray(uncondRef.length), textRef, 'text');
+        expectWithinParityBound(prediction.subarray(0, uncondRef.length), uncondRef, 'uncond');
+        expectWithinParityBound(prediction.subarray(uncondRef.length), textRef, 'text');
       });
 
       it('the whole step in one graph (ControlNet → UNet → guidance) from one latent and one control image', async () => {
@@ -111,12 +102,12 @@ describe('kit parity: tiny-blipdiffusion-controlnet at step 0, each stage fed th
           guidance_scale: scalarTensor(guidanceScale),
         });
         const batch = float32Of(out, 'noise_pred_batch');
-        expectWithin(batch.subarray(0, uncondRef.length), uncondRef, 'uncond');
-        expectWithin(batch.subarray(uncondRef.length), textRef, 'text');
+        expectWithinParityBound(batch.subarray(0, uncondRef.length), uncondRef, 'uncond');
+        expectWithinParityBound(batch.subarray(uncondRef.length), textRef, 'text');
         // The kit saves no guided prediction for the ControlNet run: the pipeline's formula on its two halves.
         const guided = uncondRef.map((u, i) => u + guidanceScale * (textRef[i]! - u));
         expect(out.noise_pred?.dims).toEqual([1, 4, height, width]);
-        expectWithin(float32Of(out, 'noise_pred'), guided, 'guided');
+        expectWithinParityBound(float32Of(out, 'noise_pred'), guided, 'guided');
       });
     });
   }

@@ -16,30 +16,21 @@ import { RuntimeClient } from '../../main/engine/runtime/runtime-client';
 import type { TensorMap, TensorValue } from '../../main/engine/runtime/runtime-protocol';
 import { catalogOf } from '../../main/engine/weights/catalog';
 import { openComponentWeights } from '../../main/engine/weights/component-weights';
-import { maxAbs, maxAbsDiff, parityBound, randomNormalish, readSafetensorsCatalog, seededRandom } from '../helpers/net-fixtures';
+import { maxAbs, maxAbsDiff, expectWithinParityBound, randomNormalish, readSafetensorsCatalog, seededRandom } from '../helpers/net-fixtures';
 import { makeTempDir } from '../helpers/temp-dir';
 import { float32Of, float32Tensor, npyFeed, randomTensor, rows, runNetGraph, scalarTensor, stackRows, WEIGHTS_FILE, writeRandomWeights } from '../helpers/unet-fixtures';
-import { bundleWorkerForTest } from '../helpers/worker-bundle';
+import { startTestRuntime } from '../helpers/worker-bundle';
 
 const kit = join(dirname(fileURLToPath(import.meta.url)), '../fixtures/parity');
 const unetDir = join(kit, 'models/tiny-blipdiffusion/unet');
 const readJson = (path: string): unknown => JSON.parse(readFileSync(path, 'utf8'));
 
-let bundle: Awaited<ReturnType<typeof bundleWorkerForTest>>;
 let runtime: RuntimeClient;
+let stopRuntime: () => Promise<void> = async () => undefined;
 beforeAll(async () => {
-  bundle = await bundleWorkerForTest();
-  runtime = RuntimeClient.start({ workerFile: bundle.file });
+  ({ runtime, stop: stopRuntime } = await startTestRuntime());
 });
-afterAll(async () => {
-  await runtime?.close();
-  bundle?.remove();
-});
-
-function expectWithin(actual: Float32Array, reference: Float32Array, what: string): void {
-  const error = maxAbsDiff(actual, reference);
-  expect(error, `${what}: max |a − b| = ${error}, bound ${parityBound(reference)}`).toBeLessThanOrEqual(parityBound(reference));
-}
+afterAll(() => stopRuntime());
 
 describe('builder ops for the UNet family on ORT CPU (GroupNormalization-21, nearest Resize, Sin/Cos)', () => {
   const [n, c, h, w, groups, eps] = [2, 6, 3, 5, 3, 1e-5];
@@ -152,8 +143,8 @@ describe('kit parity: tiny-blipdiffusion UNet, fed the kit’s saved inputs', ()
         expect(out.noise_pred?.dims).toEqual([2, parsed.outChannels, height, width]);
         const prediction = float32Of(out, 'noise_pred');
         const uncond = readNpyFile(join(kit, 'blip/unet_step0_noise_pred_uncond.npy')).data as Float32Array;
-        expectWithin(prediction.subarray(0, uncond.length), uncond, 'uncond');
-        expectWithin(prediction.subarray(uncond.length), readNpyFile(join(kit, 'blip/unet_step0_noise_pred_text.npy')).data as Float32Array, 'text');
+        expectWithinParityBound(prediction.subarray(0, uncond.length), uncond, 'uncond');
+        expectWithinParityBound(prediction.subarray(uncond.length), readNpyFile(join(kit, 'blip/unet_step0_noise_pred_text.npy')).data as Float32Array, 'text');
       });
 
       it('every step, guided-step graph: raw [uncond, cond] = unet_noise_pred_all_steps[i], guided = guided_noise_pred_all_steps[i]', async () => {
@@ -171,8 +162,8 @@ describe('kit parity: tiny-blipdiffusion UNet, fed the kit’s saved inputs', ()
               encoder_hidden_states: textEmbeddings,
               guidance_scale: scalarTensor(guidanceScale),
             });
-            expectWithin(float32Of(out, 'noise_pred_batch'), stepRow(allPredictions, step).data as Float32Array, `step ${step} raw`);
-            expectWithin(float32Of(out, 'noise_pred'), stepRow(guidedPredictions, step).data as Float32Array, `step ${step} guided`);
+            expectWithinParityBound(float32Of(out, 'noise_pred_batch'), stepRow(allPredictions, step).data as Float32Array, `step ${step} raw`);
+            expectWithinParityBound(float32Of(out, 'noise_pred'), stepRow(guidedPredictions, step).data as Float32Array, `step ${step} guided`);
           }
         } finally {
           await runtime.releaseSession(session.id);
