@@ -187,7 +187,7 @@ export class GenerationsStore {
       if (!entry.isFile()) continue;
       const absolute = join(entry.parentPath, entry.name);
       const imagePath = relative(this.#dataDir, absolute).split(/[\\/]/).join('/');
-      if (referenced.has(imagePath) || statSync(absolute).mtimeMs > startedAtMs) continue;
+      if (referenced.has(imagePath) || Math.floor(statSync(absolute).mtimeMs) > startedAtMs /* ms vs finer mtimes */) continue;
       rmSync(absolute, { force: true });
       removed.push(imagePath);
     }

@@ -67,7 +67,9 @@ export function sweepOrphanPhotoFiles(db: Database, dataDir: string, startedAtMs
     for (const relativePath of listFiles(dataDir, folder)) {
       if (referenced.has(relativePath)) continue;
       const absolute = absoluteDataPath(dataDir, relativePath);
-      if (statSync(absolute).mtimeMs > startedAtMs) continue;
+      // Date.now() is whole milliseconds, mtimes are finer: floor, or a file written in the same
+      // millisecond as the start would count as newer and never be swept.
+      if (Math.floor(statSync(absolute).mtimeMs) > startedAtMs) continue;
       rmSync(absolute, { force: true });
       removed.push(relativePath);
     }

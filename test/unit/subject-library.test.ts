@@ -3,13 +3,13 @@ import BetterSqlite3 from 'better-sqlite3';
 import sharp from 'sharp';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { databasePath, openDatabase } from '../../main/library/database';
 import { LATEST_SCHEMA_VERSION, MIGRATIONS, currentSchemaVersion, migrate } from '../../main/library/migrations';
 import { LibraryStore } from '../../main/library/library-store';
 import { SubjectService, UNDO_WINDOW_MS } from '../../main/library/subject-service';
-import { absoluteDataPath, listFiles } from '../../main/library/photo-files';
+import { absoluteDataPath, listFiles, sweepOrphanPhotoFiles } from '../../main/library/photo-files';
 import { getJobRun, listJobRuns } from '../../main/library/job-journal';
 import {
   computeSubjectEmbeddings,
@@ -208,6 +208,20 @@ describe('editing, delete and undo', () => {
     expect([count('SELECT count(*) AS n FROM subjects'), count('SELECT count(*) AS n FROM photos'), count('SELECT count(*) AS n FROM photo_embeddings')]).toEqual([0, 0, 0]);
     expect(listFiles(dir.path, 'photos')).toEqual([]);
     expectNoOrphans();
+  });
+
+  it('sweeps a leftover written in the same millisecond as the sweep started, but not one written after it', () => {
+    // Date.now() is whole milliseconds while mtimes are finer (CI failed once on exactly this).
+    const startedAtMs = Date.now() - 10_000;
+    const same = join(dir.path, 'thumbs', `${'a'.repeat(64)}.webp`);
+    const later = join(dir.path, 'thumbs', `${'b'.repeat(64)}.webp`);
+    mkdirSync(join(dir.path, 'thumbs'), { recursive: true });
+    writeFileSync(same, 'left by a crash');
+    writeFileSync(later, 'being written by another process');
+    utimesSync(same, (startedAtMs + 0.6) / 1000, (startedAtMs + 0.6) / 1000);
+    utimesSync(later, (startedAtMs + 1.2) / 1000, (startedAtMs + 1.2) / 1000);
+    expect(sweepOrphanPhotoFiles(library.connection, dir.path, startedAtMs)).toEqual([`thumbs/${'a'.repeat(64)}.webp`]);
+    expect(existsSync(later)).toBe(true);
   });
 
   it('after a crash marks the job failed, removes the half-imported subject and sweeps unreferenced files', async () => {
