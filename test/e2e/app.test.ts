@@ -2,10 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { connect } from 'node:net';
 import { networkInterfaces } from 'node:os';
-import { join } from 'node:path';
-import { requireBuild, startServe, type ServeProcess } from '../helpers/built-app';
-import { makeTempDir } from '../helpers/temp-dir';
-import { openStudioPage, SCREENSHOTS } from './support/studio-browser';
+import type { ServeProcess } from '../helpers/built-app';
+import { startStudioSession, type StudioSession } from './support/studio-session';
 
 
 const VIEWS = [
@@ -16,29 +14,22 @@ const VIEWS = [
   { id: 'settings', title: 'Models & Settings', shortcut: '5' },
 ] as const;
 
-let data: ReturnType<typeof makeTempDir>;
+let session: StudioSession;
 let serve: ServeProcess;
 let browser: Browser;
 let page: Page;
 let pageProblems: string[] = [];
 
 beforeAll(async () => {
-  requireBuild();
-  data = makeTempDir('blip-e2e-');
-  serve = await startServe(data.path);
-  ({ browser, page, problems: pageProblems } = await openStudioPage(serve.openUrl, { width: 1280, height: 800 }));
+  session = await startStudioSession({ tempPrefix: 'blip-e2e-', viewport: { width: 1280, height: 800 }, shotPrefix: '' });
+  ({ serve, browser, page, problems: pageProblems } = session);
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await serve?.stop();
-  data?.remove();
+  await session?.close();
 });
 
-async function shoot(name: string): Promise<void> {
-  await page.mouse.move(640, 790); // away from the sidebar, so no hover hint covers the shot
-  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: false, animations: 'disabled' });
-}
+const shoot = (name: string): Promise<void> => session.shoot(name);
 
 describe('the app shell in Chromium against serve mode', () => {
   it('opens with the token, drops it from the address and shows the Subjects view', async () => {

@@ -4,40 +4,30 @@
  * cancelled one, one that survives a page reload, and the result with its recipe in the gallery.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO_ROOT, requireBuild, startServe, type ServeProcess } from '../helpers/built-app';
-import { makeTempDir } from '../helpers/temp-dir';
-import { openStudioPage, SCREENSHOTS } from './support/studio-browser';
+import { REPO_ROOT } from '../helpers/built-app';
+import { startStudioSession, type StudioSession } from './support/studio-session';
 
 const DOG = join(REPO_ROOT, 'test/fixtures/dreambench/dog');
 const SEED = '424242';
 const JOB_TIMEOUT = 90_000;
 
-let data: ReturnType<typeof makeTempDir>;
-let serve: ServeProcess;
-let browser: Browser;
+let session: StudioSession;
 let page: Page;
 let pageProblems: string[] = [];
 
 beforeAll(async () => {
-  requireBuild();
-  data = makeTempDir('blip-flow-');
-  serve = await startServe(data.path);
-  ({ browser, page, problems: pageProblems } = await openStudioPage(serve.openUrl, { width: 1280, height: 860 }));
+  session = await startStudioSession({ tempPrefix: 'blip-flow-', viewport: { width: 1280, height: 860 }, shotPrefix: 'flow-' });
+  ({ page, problems: pageProblems } = session);
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await serve?.stop();
-  data?.remove();
+  await session?.close();
 });
 
-async function shoot(name: string): Promise<void> {
-  await page.mouse.move(640, 850);
-  await page.screenshot({ path: join(SCREENSHOTS, `flow-${name}.png`), fullPage: false, animations: 'disabled' });
-}
+const shoot = (name: string): Promise<void> => session.shoot(name);
 
 /** The live panel's job state ('idle', 'queued', 'running', 'done', 'failed', 'cancelled'). */
 function panelState(): Promise<string | null> {
