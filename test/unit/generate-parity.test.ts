@@ -3,29 +3,25 @@ import { join } from 'node:path';
 import { generate, type GenerateProgress, type GenerateRequest } from '../../main/engine/pipelines/generate';
 import { CancelledError, type EngineContext } from '../../main/engine/pipelines/engine-context';
 import { readNpyFile } from '../../main/engine/io/npy-file';
-import { RuntimeClient } from '../../main/engine/runtime/runtime-client';
 import { loadModelFolder } from '../../main/models/model-folder';
 import { REPO_ROOT } from '../helpers/built-app';
-import { bundleWorkerForTest } from '../helpers/worker-bundle';
+import { startTestRuntime } from '../helpers/worker-bundle';
 import { makeTempDir } from '../helpers/temp-dir';
 
 const kit = join(REPO_ROOT, 'test/fixtures/parity');
 const float = (file: string) => readNpyFile(join(kit, file)).data as Float32Array;
 
-let bundle: Awaited<ReturnType<typeof bundleWorkerForTest>>;
-let runtime: RuntimeClient;
+let testRuntime: Awaited<ReturnType<typeof startTestRuntime>>;
 let cache: ReturnType<typeof makeTempDir>;
 let context: EngineContext;
 
 beforeAll(async () => {
-  bundle = await bundleWorkerForTest();
-  runtime = RuntimeClient.start({ workerFile: bundle.file });
+  testRuntime = await startTestRuntime();
   cache = makeTempDir('blip-generate-');
-  context = { runtime, device: 'cpu', cacheDir: cache.path };
+  context = { runtime: testRuntime.runtime, device: 'cpu', cacheDir: cache.path };
 });
 afterAll(async () => {
-  await runtime?.close();
-  bundle?.remove();
+  await testRuntime?.stop();
   cache?.remove();
 });
 

@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import { TensorDataType, encodeModel, type OnnxModel } from '../../main/engine/graph/onnx-writer';
 import { RuntimeClient } from '../../main/engine/runtime/runtime-client';
 import type { TensorValue } from '../../main/engine/runtime/runtime-protocol';
-import { bundleWorkerForTest } from '../helpers/worker-bundle';
+import { startTestRuntime } from '../helpers/worker-bundle';
 import { makeTempDir } from '../helpers/temp-dir';
 
-let bundle: Awaited<ReturnType<typeof bundleWorkerForTest>>;
+let testRuntime: Awaited<ReturnType<typeof startTestRuntime>>;
 let runtime: RuntimeClient;
 let weights: ReturnType<typeof makeTempDir>;
 let outside: ReturnType<typeof makeTempDir>;
@@ -30,8 +30,8 @@ function matMulModel(file: string, offset: number): OnnxModel {
 const x = (values: number[] = [1, 10]): TensorValue => ({ type: 'float32', dims: [1, 2], data: new Float32Array(values) });
 
 beforeAll(async () => {
-  bundle = await bundleWorkerForTest();
-  runtime = RuntimeClient.start({ workerFile: bundle.file });
+  testRuntime = await startTestRuntime();
+  runtime = testRuntime.runtime;
   weights = makeTempDir('blip-weights-');
   outside = makeTempDir('blip-outside-');
   mkdirSync(join(weights.path, 'unet'));
@@ -45,8 +45,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await runtime?.close();
-  bundle?.remove();
+  await testRuntime?.stop();
   weights?.remove();
   outside?.remove();
 });
