@@ -56,9 +56,12 @@ describe('generate (BlipDiffusionPipeline) end to end from the kit’s inputs', 
     const result = await generate(context, kitRequest('tiny-blipdiffusion'), { onProgress: (p) => progress.push(p), keepRawDecode: true, previewEvery: 2 });
     expect([result.width, result.height]).toEqual([32, 48]);
     // PNDM with skip_prk_steps runs the UNet steps + 1 times (the 2nd timestep repeats).
-    expect(progress.map((p) => p.step)).toEqual([1, 2, 3, 4, 5]);
+    expect(progress.map((p) => p.modelCalls)).toEqual([1, 2, 3, 4, 5]);
+    expect(progress.every((p) => p.totalModelCalls === 5 && p.totalSteps === 4)).toBe(true);
+    // The user asked for 4 steps: progress counts those (5 calls scaled onto 4), ending at "4 of 4".
+    expect(progress.map((p) => p.step)).toEqual([1, 2, 2, 3, 4]);
     expect(progress.map((p) => p.timestep)).toEqual([...float('blip/timesteps.npy')].map(Number));
-    expect(progress.filter((p) => p.preview !== null).map((p) => p.step)).toEqual([2, 4, 5]);
+    expect(progress.filter((p) => p.preview !== null).map((p) => p.modelCalls)).toEqual([2, 4, 5]);
     expect(progress[1]!.preview).toMatchObject({ width: 16, height: 24 });
     const expectedLatents = float('blip/latents_after_each_step.npy');
     const last = expectedLatents.subarray(expectedLatents.length - result.latents.length);

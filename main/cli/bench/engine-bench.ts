@@ -324,7 +324,7 @@ async function runGeneration(runtime: RuntimeClient, device: string, modelDir: s
       {
         previewEvery: 0,
         onProgress: (p) => {
-          unetCalls = p.totalSteps;
+          unetCalls = p.totalModelCalls;
           if (p.step === 1 || p.step === p.totalSteps || p.step % 5 === 0) progress(`generation ${spec.size}²: step ${p.step}/${p.totalSteps}, ${(p.elapsedMs / 1000).toFixed(1)} s`);
         },
       },

@@ -64,9 +64,15 @@ export interface GenerateRequest {
 }
 
 export interface GenerateProgress {
-  /** Denoising steps done (UNet calls), of `totalSteps`. */
+  /**
+   * Denoising steps done, of `totalSteps` = the steps asked for. Some schedulers call the UNet more
+   * often than that (PNDM: steps + 1); the count is scaled so the user sees "Step 50/50" at the end.
+   */
   step: number;
   totalSteps: number;
+  /** UNet calls done, of `totalModelCalls`. */
+  modelCalls: number;
+  totalModelCalls: number;
   timestep: number;
   elapsedMs: number;
   etaMs: number | null;
@@ -192,8 +198,10 @@ export async function generate(context: EngineContext, request: GenerateRequest,
       const done = index + 1;
       const elapsedMs = performance.now() - denoiseStarted;
       options.onProgress?.({
-        step: done,
-        totalSteps: timesteps.length,
+        step: Math.max(1, Math.round((done * steps) / timesteps.length)),
+        totalSteps: steps,
+        modelCalls: done,
+        totalModelCalls: timesteps.length,
         timestep,
         elapsedMs,
         etaMs: (elapsedMs / done) * (timesteps.length - done),
