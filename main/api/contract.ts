@@ -68,6 +68,8 @@ export interface Settings {
   defaultSteps: number;
   defaultGuidance: number;
   defaultScheduler: SchedulerName;
+  /** Hugging Face hub (or a mirror serving its layout) that model downloads come from; http(s) URL. */
+  hubUrl: string;
 }
 
 export type SettingsPatch = Partial<Settings>;
@@ -174,7 +176,56 @@ export interface GenerationSummary {
 
 export interface GenerationQuery {
   subjectId?: number;
+  /** ISO 8601: only generations made at or after this time (the gallery's date filter). */
+  since?: string;
+  /** ISO 8601: only generations made before this time. */
+  until?: string;
   limit?: number;
+  /** Newest first; skip this many (the gallery's "Load more"). */
+  offset?: number;
+}
+
+/** A PNG the user dropped or picked, bytes as base64 (no data: prefix). */
+export interface PngUpload {
+  name: string;
+  dataBase64: string;
+}
+
+/** The recipe read from a PNG made by BLIP Studio, and what this library has of it. */
+export interface RecipeReading {
+  /** The file's name as given. */
+  name: string;
+  /** The full recipe (validated JSON). */
+  recipe: Record<string, unknown>;
+  /** The library subject holding the recipe's photos (for "Reuse settings"), or null. */
+  subjectId: number | null;
+  /** Likewise for the subject mixed in, or null (no mix, or not in the library). */
+  mixSubjectId: number | null;
+  /** Photo hashes of the recipe that are not in the library (reproducing needs every one). */
+  missingPhotos: string[];
+}
+
+/** Run a recipe again: a gallery result's, or the one in a PNG the user dropped. */
+export type ReproduceRequest = { generationId: number } | { png: PngUpload };
+
+/** How a reproduction came out against the original image. */
+export interface Reproduction {
+  jobId: string;
+  /** The new image, recorded in the gallery, and its path relative to the data folder. */
+  generationId: number;
+  imagePath: string;
+  /** The gallery result that was reproduced, or null for a dropped PNG. */
+  originalId: number | null;
+  identical: boolean;
+  sameSize: boolean;
+  /** Largest channel difference 0-255 (null when the sizes differ). */
+  maxDifference: number | null;
+  differingPixels: number | null;
+  /** The provider that ran now, and the one the recipe names. */
+  device: string;
+  recipeDevice: string;
+  /** One sentence for the user. */
+  summary: string;
 }
 
 export type ModelKind = 'blipdiffusion' | 'controlnet';
@@ -191,6 +242,52 @@ export interface ModelSummary {
   isDemo: boolean;
   /** Whether it has a ControlNet (edge/depth conditioning). */
   hasControlNet: boolean;
+}
+
+/** The hub repositories the app downloads (into `<data>/models/<owner>--<name>`). */
+export type HubRepo = 'Salesforce/blipdiffusion' | 'Salesforce/blipdiffusion-controlnet';
+export const HUB_REPOS = ['Salesforce/blipdiffusion', 'Salesforce/blipdiffusion-controlnet'] as const satisfies readonly HubRepo[];
+
+/**
+ * A model folder the user already has, to check and add. `folder` is an absolute path typed by the
+ * user; main only ever reads it as a model folder (configs and weights through the strict readers) and
+ * never serves files from it. (A native folder picker in Electron would fill the same field from main.)
+ */
+export interface ModelFolderRequest {
+  folder: string;
+}
+
+export interface ModelDownloadRequest {
+  repo: HubRepo;
+}
+
+/**
+ * Where a hub download into the data folder stands: `none` (nothing on disk), `downloading` (a job is
+ * queued or running), `paused` (partial files kept: downloading again resumes), `failed` (the last
+ * attempt failed: `error` says why and which file), `complete` (every file verified).
+ */
+export type ModelDownloadState = 'none' | 'downloading' | 'paused' | 'failed' | 'complete';
+
+export interface ModelDownloadInfo {
+  repo: HubRepo;
+  /** Absolute path of the download folder. */
+  folder: string;
+  state: ModelDownloadState;
+  /** Bytes on disk so far and in all (0 when the file list has not been fetched yet). */
+  bytesDone: number;
+  bytesTotal: number;
+  /** The queued or running job, or null. */
+  jobId: string | null;
+  /** Why the last attempt failed, and the repository-relative file it failed on (when there is one). */
+  error: { message: string; file: string | null } | null;
+  /** The library model made from this download, once it is checked and registered. */
+  modelId: number | null;
+}
+
+export interface ModelRemoval {
+  id: number;
+  /** Also delete the files; only allowed for a model downloaded into the data folder. */
+  deleteFiles: boolean;
 }
 
 export interface DataFolderInfo {
@@ -215,6 +312,7 @@ export interface RuntimeCheckResult {
 }
 
 export type JobState = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
+export type JobProgressUnit = 'steps' | 'bytes';
 
 export interface JobSummary {
   id: string;
@@ -223,6 +321,8 @@ export interface JobSummary {
   state: JobState;
   step: number;
   totalSteps: number;
+  /** What `step`/`totalSteps` count: steps (the default) or bytes (downloads). */
+  progressUnit: JobProgressUnit;
   startedAt: string | null;
   finishedAt: string | null;
   /** Estimated milliseconds left, or null when unknown. */
@@ -268,11 +368,23 @@ export interface GenerationRequest {
   seed?: string;
   /** Default: the first ready model. */
   modelId?: number;
+  /** How many images (1–8; default 1): seeds `seed`, `seed`+1, … (random ones without a seed). */
+  batchCount?: number;
+  /** A second subject mixed in (LAVIS' ratio): embedding = ratio·subject + (1 − ratio)·second. */
+  mix?: SubjectMix;
+}
+
+export interface SubjectMix {
+  subjectId: number;
+  /** The first subject's share, 0 … 1. */
+  ratio: number;
 }
 
 export interface GenerationDetail extends GenerationSummary {
   /** The full recipe as embedded in the PNG (validated JSON). */
   recipe: Record<string, unknown>;
+  /** The library subject of the recipe's mix (for "Reuse settings"), or null (no mix, or gone). */
+  mixSubjectId: number | null;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -305,7 +417,21 @@ export interface StudioApi {
   listGenerations(query: GenerationQuery): Promise<GenerationSummary[]>;
   getGeneration(generation: { id: number }): Promise<GenerationDetail>;
   deleteGeneration(generation: { id: number }): Promise<void>;
+  /** Reads the recipe of a PNG made by BLIP Studio (dropped or picked); a foreign, forged or damaged PNG is refused with the reason. */
+  readPngRecipe(png: PngUpload): Promise<RecipeReading>;
+  /** Runs a recipe again as a job (photos from the library by hash); `getReproduction` then compares the pixels. */
+  reproduce(request: ReproduceRequest): Promise<JobRef>;
+  /** The comparison of a finished reproduce job with its original. */
+  getReproduction(job: JobRef): Promise<Reproduction>;
   listModels(): Promise<ModelSummary[]>;
+  /** Checks a model folder the user has (converting `.bin` weights once) and adds it, as a job. */
+  addModelFolder(request: ModelFolderRequest): Promise<JobRef>;
+  /** Downloads (or resumes) a hub repository into the data folder, then checks and adds it, as a job; cancelling the job pauses. */
+  downloadModel(request: ModelDownloadRequest): Promise<JobRef>;
+  /** Every downloadable repository and where its download stands (incomplete ones can be resumed). */
+  listModelDownloads(): Promise<ModelDownloadInfo[]>;
+  /** Removes a model from the library (not the demo); its files stay unless `deleteFiles` and it was downloaded here. */
+  removeModel(removal: ModelRemoval): Promise<void>;
   listJobs(): Promise<JobSummary[]>;
   cancelJob(job: JobRef): Promise<void>;
 }
@@ -345,7 +471,14 @@ export const STUDIO_METHODS = [
   'listGenerations',
   'getGeneration',
   'deleteGeneration',
+  'readPngRecipe',
+  'reproduce',
+  'getReproduction',
   'listModels',
+  'addModelFolder',
+  'downloadModel',
+  'listModelDownloads',
+  'removeModel',
   'listJobs',
   'cancelJob',
 ] as const satisfies readonly StudioMethod[];

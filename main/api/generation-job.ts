@@ -1,32 +1,36 @@
 /**
- * One generation as the app runs it, on a device's job queue: the subject's embeddings (computing the
- * missing ones), the denoising loop with step progress and live previews, then the PNG with its recipe
- * recorded in the gallery. Nothing is written unless the image is complete: a cancelled or failed job
- * leaves no row and no file.
+ * One generation request as the app runs it, on a device's job queue: the subject's embeddings
+ * (computing the missing ones; both subjects' when two are mixed), then for each image of the batch the
+ * denoising loop with step progress and live previews, and the PNG with its recipe recorded in the
+ * gallery as soon as it is done. A batch is one job (one cancel stops the rest; the images already
+ * finished stay). Nothing is written unless an image is complete: a cancelled or failed image leaves no
+ * row and no file.
  */
 import { randomInt } from 'node:crypto';
 import { join } from 'node:path';
 import type { Database } from 'better-sqlite3';
 import packageJson from '../../package.json' with { type: 'json' };
 import type { GenerationRequest, ModelSummary, SchedulerName, Settings, SubjectDetail } from './contract';
+import { StudioError } from './studio-error';
 import type { JobContext } from '../jobs/job-queue';
 import type { RuntimeClient } from '../engine/runtime/runtime-client';
 import type { EngineContext } from '../engine/pipelines/engine-context';
-import { generate } from '../engine/pipelines/generate';
 import { DEFAULT_PROMPT_REPS, DEFAULT_PROMPT_STRENGTH } from '../engine/pipelines/blip-prompt';
 import { floatImageToRgb } from '../engine/imaging/encode';
 import type { ModelFolder } from '../models/model-folder';
-import { computeSubjectEmbeddingsWithEngine } from '../library/subject-embeddings';
+import { cachedPhotoEmbedding, computeSubjectEmbeddingsWithEngine } from '../library/subject-embeddings';
 import type { SubjectService } from '../library/subject-service';
-import { createRecipe, RECIPE_LIMITS, type Recipe } from '../gallery/recipe';
+import { recipeSubjectEmbedding, recipeSubjectOf } from '../library/subject-recipe';
+import { createRecipe, type RecipeMix } from '../gallery/recipe';
 import type { GenerationRecord, GenerationsStore } from '../gallery/generations-store';
 import { recordGeneration } from '../gallery/generation-png';
-import { previewDataUrl } from '../gallery/preview-data-url';
+import { generateInJob } from './generation-progress';
 import { resolveDevice } from '../engine/pipelines/resolved-device';
 
-/** A preview every few steps: often enough to watch, rarely enough to cost nothing. */
-export const PREVIEW_EVERY_STEPS = 3;
 const LABEL_PROMPT_CHARS = 60;
+/** Images one request may ask for (A1111's batch count). */
+export const MAX_BATCH_COUNT = 8;
+const SEED_MODULUS = 2n ** 64n;
 
 /** The request with every default filled in (settings, subject), fixed when the job is queued. */
 export interface GenerationPlan {
@@ -42,11 +46,35 @@ export interface GenerationPlan {
   scheduler: SchedulerName;
   width?: number;
   height?: number;
-  /** Decimal, 0 … 2^64 − 1. */
-  seed: string;
+  /** One seed per image of the batch, decimal, 0 … 2^64 − 1. */
+  seeds: string[];
+  /** A second subject mixed in: embedding = ratio·subject + (1 − ratio)·mix subject. */
+  mix?: { subjectId: number; subjectName: string; ratio: number };
 }
 
-export function planGeneration(request: GenerationRequest, settings: Settings, subject: SubjectDetail, model: ModelSummary, folder: ModelFolder): GenerationPlan {
+/**
+ * The seeds of a batch, as A1111: a given seed and the ones after it (wrapping at 2^64); with no seed,
+ * a random one per image (below 2^47 as the CLI's, short enough to read out and type back).
+ */
+export function batchSeeds(seed: string | undefined, count: number): string[] {
+  return Array.from({ length: count }, (_, i) => (seed === undefined ? String(randomInt(2 ** 47)) : String((BigInt(seed) + BigInt(i)) % SEED_MODULUS)));
+}
+
+export function planGeneration(
+  request: GenerationRequest,
+  settings: Settings,
+  subject: SubjectDetail,
+  model: ModelSummary,
+  folder: ModelFolder,
+  mixSubject?: SubjectDetail,
+): GenerationPlan {
+  const count = request.batchCount ?? 1;
+  if (!Number.isInteger(count) || count < 1 || count > MAX_BATCH_COUNT) throw new StudioError('invalid-request', `The batch count must be from 1 to ${MAX_BATCH_COUNT}, got ${count}.`);
+  if (request.mix !== undefined) {
+    if (mixSubject === undefined || mixSubject.id !== request.mix.subjectId) throw new StudioError('not-found', `No subject with id ${request.mix.subjectId} to mix with.`);
+    if (mixSubject.id === subject.id) throw new StudioError('invalid-request', `Mixing ${subject.name} with itself changes nothing: pick a different second subject.`);
+    if (mixSubject.photoCount === 0) throw new StudioError('invalid-request', `${mixSubject.name} has no photos yet: add at least one before mixing it in.`);
+  }
   return {
     subjectId: subject.id,
     subjectName: subject.name,
@@ -60,14 +88,28 @@ export function planGeneration(request: GenerationRequest, settings: Settings, s
     scheduler: request.scheduler ?? settings.defaultScheduler,
     ...(request.width !== undefined ? { width: request.width } : {}),
     ...(request.height !== undefined ? { height: request.height } : {}),
-    // As the CLI: below 2^47, so a seed is short enough to read out and type back.
-    seed: request.seed ?? String(randomInt(2 ** 47)),
+    seeds: batchSeeds(request.seed, count),
+    ...(request.mix !== undefined && mixSubject !== undefined ? { mix: { subjectId: mixSubject.id, subjectName: mixSubject.name, ratio: request.mix.ratio } } : {}),
   };
 }
 
 export function generationLabel(plan: GenerationPlan): string {
   const prompt = plan.prompt.length > LABEL_PROMPT_CHARS ? `${plan.prompt.slice(0, LABEL_PROMPT_CHARS - 1)}…` : plan.prompt;
-  return `“${prompt}” · ${plan.subjectName}`;
+  const subject = plan.mix ? `${plan.subjectName} + ${plan.mix.subjectName}` : plan.subjectName;
+  return `“${prompt}” · ${subject}${plan.seeds.length > 1 ? ` · ${plan.seeds.length} images` : ''}`;
+}
+
+/** The finished job's message. */
+export function describeGenerations(records: readonly GenerationRecord[]): string {
+  const last = records.at(-1);
+  if (last === undefined) return 'No image was made';
+  if (records.length === 1) return `Saved a ${last.width}×${last.height} image (seed ${last.seed})`;
+  return `Saved ${records.length} ${last.width}×${last.height} images (seeds ${records.map((r) => r.seed).join(', ')})`;
+}
+
+/** The job's step count before it starts: denoising steps for every image of the batch. */
+export function plannedSteps(plan: GenerationPlan): number {
+  return plan.steps * plan.seeds.length;
 }
 
 export interface GenerationEnvironment {
@@ -80,31 +122,59 @@ export interface GenerationEnvironment {
   gallery: GenerationsStore;
 }
 
-export async function runGenerationJob(context: JobContext, plan: GenerationPlan, env: GenerationEnvironment): Promise<GenerationRecord> {
-  const started = Date.now();
+/**
+ * Runs the plan; `onImage` hears of each image as soon as it is in the gallery (the studio announces it,
+ * so it shows in Generate and the gallery while the rest of the batch runs).
+ */
+export async function runGenerationJob(
+  context: JobContext,
+  plan: GenerationPlan,
+  env: GenerationEnvironment,
+  onImage: (record: GenerationRecord) => void = () => undefined,
+): Promise<GenerationRecord[]> {
   const engine: EngineContext = { runtime: env.runtime, device: env.device, cacheDir: join(env.dataDir, 'cache'), signal: context.signal };
-  context.progress(0, plan.steps, 'Checking the model');
+  context.progress(0, plannedSteps(plan), 'Checking the model');
   // The recipe names the provider that actually ran, and every stage runs on that one.
   const device = await resolveDevice(engine);
   const ran: EngineContext = { ...engine, device };
 
-  context.progress(0, plan.steps, 'Embedding photos');
-  const embeddings = await computeSubjectEmbeddingsWithEngine(env.db, env.dataDir, ran, plan.folder, plan.subjectId, {
-    signal: context.signal,
-    onProgress: (p) => context.progress(p.done, p.total, `Embedding photos (${p.done} of ${p.total})`),
+  let modelHash = '';
+  for (const [subjectId, which] of [[plan.subjectId, ''], ...(plan.mix ? [[plan.mix.subjectId, ` of ${plan.mix.subjectName}`] as const] : [])] as const) {
+    context.progress(0, plannedSteps(plan), `Embedding photos${which}`);
+    const computed = await computeSubjectEmbeddingsWithEngine(env.db, env.dataDir, ran, plan.folder, subjectId, {
+      signal: context.signal,
+      onProgress: (p) => context.progress(p.done, p.total, `Embedding photos${which} (${p.done} of ${p.total})`),
+    });
+    modelHash = computed.modelHash;
+  }
+  // Read after the embeddings, so the recipe lists exactly the photos and weights the mean uses; the
+  // embedding is then made from the recipe itself, as a reproduction makes it.
+  const subject = recipeSubjectOf(env.subjects.getSubject(plan.subjectId));
+  const mix: RecipeMix | undefined = plan.mix ? { subject: recipeSubjectOf(env.subjects.getSubject(plan.mix.subjectId)), ratio: plan.mix.ratio } : undefined;
+  const embedding = await recipeSubjectEmbedding({ subject, mix }, async (sha256, category) => {
+    const cached = cachedPhotoEmbedding(env.db, sha256, { category, modelHash });
+    // Only a photo added or re-categorised between the two reads lands here: the user can simply retry.
+    if (cached === null) throw new StudioError('conflict', 'The subject changed while the job started: generate again.');
+    return cached;
   });
-  // Read after the embeddings, so the recipe lists exactly the photos and weights the mean used.
-  const subject = env.subjects.getSubject(plan.subjectId);
 
-  context.progress(0, plan.steps, 'Encoding the prompt');
-  let previews = Promise.resolve();
-  // Some schedulers take more model steps than asked (PNDM's warm-up), so progress counts what generate reports.
-  let denoiseSteps = plan.steps;
-  const result = await generate(
-    ran,
-    {
+  const records: GenerationRecord[] = [];
+  let perImage = plan.steps;
+  for (const [index, seed] of plan.seeds.entries()) {
+    const started = Date.now();
+    const batch = plan.seeds.length > 1 ? `Image ${index + 1} of ${plan.seeds.length} · ` : '';
+    context.progress(index * perImage, perImage * plan.seeds.length, `${batch}Encoding the prompt`);
+    // The image's own progress, placed within the batch's (PNDM's warm-up step makes an image take more model steps than asked).
+    const imageContext: JobContext = {
+      ...context,
+      progress: (step, totalSteps, message, preview) => {
+        perImage = totalSteps;
+        context.progress(index * totalSteps + step, totalSteps * plan.seeds.length, message === undefined ? undefined : `${batch}${message}`, preview);
+      },
+    };
+    const { result } = await generateInJob(imageContext, ran, {
       model: plan.folder,
-      subject: { embedding: embeddings.mean },
+      subject: { embedding },
       targetSubject: plan.targetSubject,
       prompt: plan.prompt,
       negativePrompt: plan.negativePrompt,
@@ -113,56 +183,41 @@ export async function runGenerationJob(context: JobContext, plan: GenerationPlan
       scheduler: plan.scheduler,
       ...(plan.width !== undefined ? { width: plan.width } : {}),
       ...(plan.height !== undefined ? { height: plan.height } : {}),
-      noise: { seed: BigInt(plan.seed) },
+      noise: { seed: BigInt(seed) },
       promptStrength: DEFAULT_PROMPT_STRENGTH,
       promptReps: DEFAULT_PROMPT_REPS,
-    },
-    {
-      previewEvery: PREVIEW_EVERY_STEPS,
-      onProgress: (p) => {
-        denoiseSteps = p.totalSteps;
-        context.progress(p.step, p.totalSteps, p.step === p.totalSteps ? 'Decoding the image' : `Step ${p.step} of ${p.totalSteps}`);
-        const preview = p.preview;
-        // Encoded in order off the loop; a preview that fails to encode is skipped, never fatal.
-        if (preview) previews = previews.then(() => previewDataUrl(preview).then((url) => context.preview(url), () => undefined));
-      },
-    },
-  );
-  await previews;
-  context.signal.throwIfAborted();
+    });
 
-  context.progress(denoiseSteps, denoiseSteps, 'Saving the image');
-  const recipe = createRecipe({
-    appVersion: packageJson.version,
-    model: { name: plan.model.name, folder: plan.folder.dir, hash: embeddings.modelHash },
-    subject: { name: subject.name, category: subject.category, photos: recipePhotos(subject) },
-    targetSubject: plan.targetSubject,
-    prompt: plan.prompt,
-    negativePrompt: plan.negativePrompt,
-    seed: plan.seed,
-    steps: plan.steps,
-    guidanceScale: plan.guidanceScale,
-    scheduler: plan.scheduler,
-    width: result.width,
-    height: result.height,
-    promptStrength: DEFAULT_PROMPT_STRENGTH,
-    promptReps: DEFAULT_PROMPT_REPS,
-    device,
-    durationMs: Date.now() - started,
-    createdAt: new Date().toISOString(),
-  });
-  return recordGeneration(env.gallery, {
-    image: floatImageToRgb(result.image, result.width, result.height),
-    recipe,
-    subjectId: plan.subjectId,
-    modelId: plan.model.id,
-    signal: context.signal,
-  });
-}
-
-/** The subject's photos by hash with their weights; only the ratios matter, so weights above the recipe's bound are scaled down together. */
-function recipePhotos(subject: SubjectDetail): Extract<Recipe['subject'], { photos: unknown }>['photos'] {
-  const largest = Math.max(...subject.photos.map((p) => p.weight));
-  const scale = largest > RECIPE_LIMITS.scale ? RECIPE_LIMITS.scale / largest : 1;
-  return subject.photos.map((p) => ({ sha256: p.sha256, weight: p.weight * scale }));
+    context.progress((index + 1) * perImage, perImage * plan.seeds.length, `${batch}Saving the image`);
+    const recipe = createRecipe({
+      appVersion: packageJson.version,
+      model: { name: plan.model.name, folder: plan.folder.dir, hash: modelHash },
+      subject,
+      ...(mix ? { mix } : {}),
+      targetSubject: plan.targetSubject,
+      prompt: plan.prompt,
+      negativePrompt: plan.negativePrompt,
+      seed,
+      steps: plan.steps,
+      guidanceScale: plan.guidanceScale,
+      scheduler: plan.scheduler,
+      width: result.width,
+      height: result.height,
+      promptStrength: DEFAULT_PROMPT_STRENGTH,
+      promptReps: DEFAULT_PROMPT_REPS,
+      device,
+      durationMs: Date.now() - started,
+      createdAt: new Date().toISOString(),
+    });
+    const record = await recordGeneration(env.gallery, {
+      image: floatImageToRgb(result.image, result.width, result.height),
+      recipe,
+      subjectId: plan.subjectId,
+      modelId: plan.model.id,
+      signal: context.signal,
+    });
+    records.push(record);
+    onImage(record);
+  }
+  return records;
 }

@@ -6,16 +6,22 @@
 import { z } from 'zod';
 import {
   DEVICE_CHOICES,
+  HUB_REPOS,
   SCHEDULER_NAMES,
   THEME_PREFERENCES,
   type EmbeddingsRequest,
   type GenerationQuery,
   type GenerationRequest,
   type JobRef,
+  type ModelDownloadRequest,
+  type ModelFolderRequest,
+  type ModelRemoval,
   type NewSubject,
   type PhotoRemoval,
   type PhotoUpload,
   type PhotoWeightsUpdate,
+  type PngUpload,
+  type ReproduceRequest,
   type SubjectRef,
   type SubjectUpdate,
   type RuntimeCheckRequest,
@@ -26,6 +32,15 @@ import {
 } from './contract';
 import { RECIPE_LIMITS } from '../gallery/recipe';
 
+function isHttpUrl(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '' && url.username === '' && url.password === '';
+  } catch {
+    return false;
+  }
+}
+
 export const settingsSchema = z.strictObject({
   theme: z.enum(THEME_PREFERENCES),
   device: z.enum(DEVICE_CHOICES),
@@ -33,6 +48,10 @@ export const settingsSchema = z.strictObject({
   defaultSteps: z.number().int().min(1, 'steps must be at least 1').max(1000, 'steps must be at most 1000'),
   defaultGuidance: z.number().finite().min(1, 'guidance must be at least 1').max(30, 'guidance must be at most 30'),
   defaultScheduler: z.enum(SCHEDULER_NAMES),
+  hubUrl: z
+    .string()
+    .max(2048, 'the hub address must be at most 2048 characters')
+    .refine(isHttpUrl, 'the hub address must be an http:// or https:// URL, e.g. https://huggingface.co'),
 }) satisfies z.ZodType<Settings>;
 
 const subjectQuerySchema = z.strictObject({
@@ -42,7 +61,10 @@ const subjectQuerySchema = z.strictObject({
 
 const generationQuerySchema = z.strictObject({
   subjectId: z.number().int().positive().optional(),
+  since: z.iso.datetime({ offset: true, message: 'since must be an ISO 8601 date and time' }).optional(),
+  until: z.iso.datetime({ offset: true, message: 'until must be an ISO 8601 date and time' }).optional(),
   limit: z.number().int().min(1).max(10_000).optional(),
+  offset: z.number().int().min(0).max(10_000_000).optional(),
 }) satisfies z.ZodType<GenerationQuery>;
 
 const runtimeCheckSchema = z.strictObject({
@@ -119,9 +141,47 @@ const generationRequestSchema = z.strictObject({
   height: imageSide('height').optional(),
   seed: seedText.optional(),
   modelId: id.optional(),
+  batchCount: z.number().int('the batch count must be a whole number').min(1, 'the batch count must be at least 1').max(8, 'the batch count must be at most 8').optional(),
+  mix: z
+    .strictObject({ subjectId: id, ratio: z.number().finite().min(0, 'the mix ratio must be from 0 to 1').max(1, 'the mix ratio must be from 0 to 1') })
+    .optional(),
 }) satisfies z.ZodType<GenerationRequest>;
 
 const generationRefSchema = z.strictObject({ id });
+
+/** Largest PNG accepted for reading its recipe (bigger than any image BLIP Studio writes; fits one serve-mode request). */
+export const MAX_RECIPE_PNG_BYTES = MAX_UPLOAD_PHOTO_BYTES;
+
+const pngUploadSchema = z.strictObject({
+  name: z.string().trim().min(1, 'give the file name').max(255, 'the file name must be at most 255 characters'),
+  dataBase64: z
+    .string()
+    .max(4 * Math.ceil(MAX_RECIPE_PNG_BYTES / 3), { message: `the PNG is larger than ${MAX_RECIPE_PNG_BYTES / 1024 / 1024} MB, more than any image BLIP Studio writes`, abort: true })
+    .regex(/^[A-Za-z0-9+/]*={0,2}$/, { message: 'the PNG must be base64 (A–Z, a–z, 0–9, +, / and = padding), without a data: prefix', abort: true })
+    .refine((data) => data.length % 4 === 0, 'the base64 text is cut short (its length is not a multiple of 4)'),
+}) satisfies z.ZodType<PngUpload>;
+
+const reproduceRequestSchema = z.union([
+  z.strictObject({ generationId: id }),
+  z.strictObject({ png: pngUploadSchema }),
+]) satisfies z.ZodType<ReproduceRequest>;
+
+const modelFolderRequestSchema = z.strictObject({
+  folder: z
+    .string()
+    .trim()
+    .min(1, 'type the path of the model folder (the one with model_index.json)')
+    .max(4096, 'the folder path must be at most 4096 characters')
+    .refine((path) => !path.includes('\0'), 'the folder path contains a NUL character')
+    // Relative paths would depend on main's working directory, which the user cannot see.
+    .refine((path) => path.startsWith('/') || /^[A-Za-z]:[\\/]/.test(path) || path.startsWith('\\\\'), 'give the full path of the folder (starting with / or a drive letter)'),
+}) satisfies z.ZodType<ModelFolderRequest>;
+
+const modelDownloadRequestSchema = z.strictObject({
+  repo: z.enum(HUB_REPOS, { error: `choose one of ${HUB_REPOS.join(', ')}` }),
+}) satisfies z.ZodType<ModelDownloadRequest>;
+
+const modelRemovalSchema = z.strictObject({ id, deleteFiles: z.boolean() }) satisfies z.ZodType<ModelRemoval>;
 
 const none = z.tuple([]);
 
@@ -148,7 +208,14 @@ export const argumentSchemas: { [M in StudioMethod]: z.ZodType<StudioArgs<M>> } 
   listGenerations: z.tuple([generationQuerySchema]),
   getGeneration: z.tuple([generationRefSchema]),
   deleteGeneration: z.tuple([generationRefSchema]),
+  readPngRecipe: z.tuple([pngUploadSchema]),
+  reproduce: z.tuple([reproduceRequestSchema]),
+  getReproduction: z.tuple([jobRefSchema]),
   listModels: none,
+  addModelFolder: z.tuple([modelFolderRequestSchema]),
+  downloadModel: z.tuple([modelDownloadRequestSchema]),
+  listModelDownloads: none,
+  removeModel: z.tuple([modelRemovalSchema]),
   listJobs: none,
   cancelJob: z.tuple([jobRefSchema]),
 };

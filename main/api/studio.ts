@@ -17,6 +17,9 @@ import type {
   GenerationRequest,
   JobRef,
   JobSummary,
+  ModelDownloadRequest,
+  ModelFolderRequest,
+  ModelRemoval,
   RunMode,
   RuntimeCheckRequest,
   SettingsPatch,
@@ -28,6 +31,8 @@ import type {
   PhotoUpload,
   PhotoUploadResult,
   PhotoWeightsUpdate,
+  PngUpload,
+  ReproduceRequest,
   SubjectQuery,
   SubjectRef,
   SubjectUpdate,
@@ -44,7 +49,13 @@ import { computeSubjectEmbeddingsWithEngine } from '../library/subject-embedding
 import { loadModelFolder, ModelFolderError, type ModelFolder } from '../models/model-folder';
 import { DEMO_MODEL_KIND, DEMO_MODEL_NAME, demoModelFolder } from '../models/demo-model';
 import { GenerationsStore } from '../gallery/generations-store';
-import { generationLabel, planGeneration, runGenerationJob } from './generation-job';
+import { recipeMixLibrarySubject } from '../gallery/recipe-library';
+import { readUploadedRecipe } from './gallery-recipes';
+import { planReproduction, ReproductionResults, runReproductionJob } from './gallery-reproduce-job';
+import { describeGenerations, generationLabel, planGeneration, plannedSteps, runGenerationJob } from './generation-job';
+import { ModelJobs } from './model-jobs';
+import { recoverInterruptedWork } from './crash-recovery';
+import { journaledJob, jobRunSummary } from '../library/job-journal';
 
 export type StudioEventListener = <E extends StudioEvent>(event: E, payload: StudioEvents[E]) => void;
 
@@ -69,10 +80,10 @@ export async function openStudio(options: StudioOptions): Promise<Studio> {
   const dataDir = resolve(options.dataDir);
   mkdirSync(dataDir, { recursive: true });
   const library = LibraryStore.open(dataDir);
-  // Work cut short by a crash (an import, an embeddings job) is marked failed and cleaned up first.
-  new SubjectService(library.connection, dataDir).recoverInterruptedWork();
+  // Work cut short by a crash (an import, an embeddings job, a generation) is marked failed and cleaned up first.
+  const recovery = recoverInterruptedWork(library.connection, dataDir);
   registerDemoModel(library, options.resourcesDir);
-  return new StudioService(dataDir, options, library);
+  return new StudioService(dataDir, options, library, recovery.failedJobs.map(jobRunSummary));
 }
 
 /** Every library gets the bundled demo model, so each flow works before a real model is installed. */
@@ -90,6 +101,8 @@ class StudioService implements Studio {
   readonly #purgeTimers = new Set<NodeJS.Timeout>();
   readonly #subjects: SubjectService;
   readonly #gallery: GenerationsStore;
+  readonly #reproductions = new ReproductionResults();
+  readonly #models: ModelJobs;
   #runtime: RuntimeClient | null = null;
   #closed = false;
 
@@ -97,9 +110,21 @@ class StudioService implements Studio {
     readonly dataDir: string,
     private readonly options: StudioOptions,
     private readonly library: LibraryStore,
+    /** Jobs a crash cut short, listed with the live ones so the app shows they were interrupted. */
+    private readonly interruptedJobs: readonly JobSummary[] = [],
   ) {
     this.#subjects = new SubjectService(library.connection, dataDir);
     this.#gallery = new GenerationsStore(library.connection, dataDir);
+    this.#models = new ModelJobs({
+      dataDir,
+      library,
+      db: library.connection,
+      settings: () => library.getSettings(),
+      // Their own queues (names no device has): a download or a check never waits behind a generation.
+      downloadQueue: () => this.#queue('model-downloads'),
+      checkQueue: () => this.#queue('model-checks'),
+      modelsChanged: () => this.#emit('libraryChanged', { what: 'models' }),
+    });
     this.api = this.#buildApi();
   }
 
@@ -218,7 +243,8 @@ class StudioService implements Studio {
       throw error;
     }
     const settings = this.library.getSettings();
-    const plan = planGeneration(request, settings, subject, model, folder);
+    const mixSubject = request.mix !== undefined ? this.#subjects.getSubject(request.mix.subjectId) : undefined;
+    const plan = planGeneration(request, settings, subject, model, folder, mixSubject);
     // Problems the user can fix (a negative prompt too long for the model's tokenizer, a size the model
     // cannot make) are answered now, not as a failed job later.
     try {
@@ -229,17 +255,19 @@ class StudioService implements Studio {
     }
     const runtime = this.#runtimeClient();
     const environment = { db: this.library.connection, dataDir: this.dataDir, runtime, device: settings.device, subjects: this.#subjects, gallery: this.#gallery };
-    const job = this.#queue(settings.device).submit({
+    const job = this.#queue(settings.device).submit(journaledJob(this.library.connection, {
       kind: 'generation',
       label: generationLabel(plan),
-      totalSteps: plan.steps,
+      totalSteps: plannedSteps(plan),
       run: async (context) => {
-        const record = await runGenerationJob(context, plan, environment);
-        context.setResult(record.id);
-        this.#emit('libraryChanged', { what: 'generations' });
-        return `Saved a ${record.width}×${record.height} image (seed ${record.seed})`;
+        // Each image is announced as it lands, so it shows while the rest of the batch runs.
+        const records = await runGenerationJob(context, plan, environment, (record) => {
+          context.setResult(record.id);
+          this.#emit('libraryChanged', { what: 'generations' });
+        });
+        return describeGenerations(records);
       },
-    });
+    }, { subjectId: subject.id }));
     return { id: job.id };
   }
 
@@ -256,7 +284,28 @@ class StudioService implements Studio {
       imagePath: record.imagePath,
       createdAt: record.createdAt,
       recipe: record.recipe,
+      mixSubjectId: recipeMixLibrarySubject(this.library.connection, record.recipe),
     };
+  }
+
+  #reproduce(request: ReproduceRequest): JobRef {
+    const plan = planReproduction(request, { db: this.library.connection, dataDir: this.dataDir, gallery: this.#gallery, models: this.library.listModels() });
+    const runtime = this.#runtimeClient();
+    const device = this.library.getSettings().device;
+    const environment = { db: this.library.connection, dataDir: this.dataDir, runtime, device, gallery: this.#gallery };
+    const job = this.#queue(device).submit(journaledJob(this.library.connection, {
+      kind: 'reproduce',
+      label: plan.label,
+      totalSteps: plan.recipe.steps,
+      run: async (context) => {
+        const { record, reproduction } = await runReproductionJob(context, plan, environment);
+        this.#reproductions.add({ jobId: job.id, ...reproduction });
+        context.setResult(record.id);
+        this.#emit('libraryChanged', { what: 'generations' });
+        return reproduction.summary;
+      },
+    }, { subjectId: plan.subjectId }));
+    return { id: job.id };
   }
 
   #deleteGeneration(id: number): void {
@@ -265,7 +314,7 @@ class StudioService implements Studio {
   }
 
   #allJobs(): JobSummary[] {
-    return [...this.#queues.values()].flatMap((q) => q.list());
+    return [...this.interruptedJobs, ...[...this.#queues.values()].flatMap((q) => q.list())];
   }
 
   #buildApi(): StudioApi {
@@ -331,7 +380,14 @@ class StudioService implements Studio {
       listGenerations: async (query: GenerationQuery) => this.library.listGenerations(query),
       getGeneration: async ({ id }: { id: number }) => this.#getGeneration(id),
       deleteGeneration: async ({ id }: { id: number }) => this.#deleteGeneration(id),
+      readPngRecipe: async (png: PngUpload) => readUploadedRecipe(this.library.connection, this.dataDir, png),
+      reproduce: async (request: ReproduceRequest) => this.#reproduce(request),
+      getReproduction: async ({ id }: JobRef) => this.#reproductions.get(id),
       listModels: async () => this.library.listModels(),
+      addModelFolder: async ({ folder }: ModelFolderRequest) => this.#models.adoptFolder(folder),
+      downloadModel: async ({ repo }: ModelDownloadRequest) => this.#models.download(repo),
+      listModelDownloads: async () => this.#models.listDownloads(),
+      removeModel: async (removal: ModelRemoval) => this.#models.remove(removal),
       listJobs: async () => this.#allJobs(),
       cancelJob: async ({ id }: JobRef) => {
         const queue = [...this.#queues.values()].find((q) => q.get(id) !== undefined);

@@ -2,7 +2,8 @@
  * `npm run bench` (`cli bench`): speed and memory figures of this machine as JSON with machine info,
  * written to bench/results/. Ratios are measured in the same run so they compare like with like.
  * The engine section (engine-bench.ts) times UNet/ControlNet/VAE and whole generations at the real
- * SD-1.5 shapes; later issues add fine-tune rows here.
+ * SD-1.5 shapes; the first-flow sections time creating a subject (3 photos → embeddings cached, real-size
+ * Q-Former) and the gallery's first paint with 1,000 generations in Chromium; later issues add fine-tune rows here.
  */
 import type { Command } from 'commander';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -16,6 +17,9 @@ import { dispatchCall } from '../api/dispatch';
 import { benchEmbedding, type EmbeddingBenchResult } from './bench/embedding-bench';
 import { benchEngine } from './bench/engine-bench';
 import { formatEngine } from './bench/engine-summary';
+import { benchSubjectCreation, type SubjectBenchResult } from './bench/subject-bench';
+import { benchGallery, DEFAULT_CHROMIUM } from './bench/gallery-bench';
+import { formatGallery, formatSubjectCreation, galleryFigures, type GalleryBenchResult } from './bench/flow-summary';
 
 interface BenchOptions {
   out: string;
@@ -27,6 +31,19 @@ interface BenchOptions {
   device: string;
   realShapes: string;
   cache: string;
+  subjectCreation: boolean;
+  subjectPhotos: string;
+  gallery: boolean;
+  chromium: string;
+}
+
+/** A section that fails is reported as failed; the other figures still get written. */
+async function section<T>(run: () => Promise<T>): Promise<T | { failed: string }> {
+  try {
+    return await run();
+  } catch (error) {
+    return { failed: error instanceof Error ? error.message : String(error) };
+  }
 }
 
 export function registerBenchCommand(program: Command): void {
@@ -42,6 +59,10 @@ export function registerBenchCommand(program: Command): void {
     .option('--device <ep>', 'execution provider for the engine benchmark (cpu, webgpu, cuda, …)', 'cpu')
     .option('--real-shapes <dir>', 'the real checkpoints’ key/shape lists', 'test/fixtures/parity/real-shapes')
     .option('--cache <dir>', 'where generated random-weight models are kept', 'bench/cache')
+    .option('--no-subject-creation', 'skip "create a subject from 3 photos → embeddings cached" on the real-size Q-Former (shares the embedding benchmark’s weights)')
+    .option('--subject-photos <dir>', 'the photos (the first 3) for the subject-creation benchmark', 'test/fixtures/dreambench/dog')
+    .option('--no-gallery', 'skip the gallery first-paint benchmark (1,000 generations, Chromium via playwright-core; --quick uses 50)')
+    .option('--chromium <path>', 'the Chromium the gallery benchmark drives', DEFAULT_CHROMIUM)
     .action(async (options: BenchOptions, command: Command) => {
       const { dataDir } = command.optsWithGlobals<{ dataDir: string }>();
       const results = await runBench(dataDir, options);
@@ -132,6 +153,30 @@ async function runBench(dataDir: string, options: BenchOptions) {
           })
         : null;
 
+    // Real size (the Q-Former's ~1.9 GB of weights): not in --quick.
+    const subjectCreation: SubjectBenchResult | { failed: string } | null =
+      options.subjectCreation && !quick
+        ? await section(() =>
+            benchSubjectCreation(runtime, {
+              realShapesDir: resolve(options.realShapes),
+              cacheDir: resolve(options.cache),
+              photosDir: resolve(options.subjectPhotos),
+              onProgress: (message) => process.stderr.write(`[bench] ${message}\n`),
+            }),
+          )
+        : null;
+    // --quick checks the section works on a small library; the figure that counts is the 1,000-generation one.
+    const gallery: GalleryBenchResult | { failed: string } | null = options.gallery
+      ? await section(() =>
+          benchGallery({
+            generations: quick ? 50 : 1000,
+            loads: quick ? 1 : 7,
+            chromium: options.chromium,
+            onProgress: (message) => process.stderr.write(`[bench] ${message}\n`),
+          }),
+        )
+      : null;
+
     return {
       benchmark: 'blip-studio',
       startedAt,
@@ -169,6 +214,8 @@ async function runBench(dataDir: string, options: BenchOptions) {
         memory: { rssBeforeBytes: rssBefore, rssAfterBytes: process.memoryUsage().rss },
         embeddingRealSize,
         engine,
+        subjectCreation,
+        gallery: gallery === null || 'failed' in gallery ? gallery : { ...gallery, summary: galleryFigures(gallery) },
       },
     };
   } finally {
@@ -187,6 +234,8 @@ function formatSummary(bench: Awaited<ReturnType<typeof runBench>>): string {
     `  API dispatch              ${r.apiDispatch.medianMs.toFixed(3)} ms median, p95 ${r.apiDispatch.p95Ms.toFixed(3)} ms`,
     ...(r.embeddingRealSize ? formatEmbedding(r.embeddingRealSize) : []),
     ...(r.engine ? formatEngine(r.engine) : []),
+    ...(r.subjectCreation ? formatSubjectCreation(r.subjectCreation) : []),
+    ...(r.gallery ? formatGallery(r.gallery) : []),
   ].join('\n');
 }
 

@@ -1,59 +1,11 @@
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { openComponentWeights } from '../engine/weights/component-weights';
-import { checkParameters, isCleanReport, type ParameterReport } from '../engine/nets/implied-parameters';
+import { checkParameters, isCleanReport } from '../engine/nets/implied-parameters';
 import { impliedComponentParameters, queryTokenCountOf } from '../engine/nets/component-checks';
 import { parseBlipDiffusionIndex } from '../engine/nets/configs';
 import { elementCount } from '../engine/io/npy';
-import { loadModelFolder, requireComponent } from '../models/model-folder';
-
-export interface ComponentReport {
-  name: string;
-  className: string;
-  weights: { source: string; files: string[]; tensors: number; parameters: number } | null;
-  /** Null when no network of this release reads the component (the check arrives with its net). */
-  check: ParameterReport | null;
-}
-
-export interface InspectReport {
-  model: string;
-  pipeline: string;
-  components: ComponentReport[];
-  ok: boolean;
-}
-
-const WEIGHTED_COMPONENTS = ['qformer', 'text_encoder', 'unet', 'vae', 'controlnet'];
-
-export async function inspectModel(dir: string, cacheDir: string): Promise<InspectReport> {
-  const model = loadModelFolder(dir);
-  const pipeline = {
-    ctxBeginPos: parseBlipDiffusionIndex(model.index).ctxBeginPos,
-    queryTokenCount: queryTokenCountOf(requireComponent(model, 'qformer').config),
-  };
-  const components: ComponentReport[] = [];
-  for (const component of model.components.values()) {
-    if (!WEIGHTED_COMPONENTS.includes(component.name)) {
-      components.push({ name: component.name, className: component.className, weights: null, check: null });
-      continue;
-    }
-    const weights = await openComponentWeights(component.dir, { cacheDir: join(cacheDir, 'weights') });
-    const listing = [...weights.tensors.values()];
-    const implied = impliedComponentParameters(component.name, component.config, pipeline);
-    components.push({
-      name: component.name,
-      className: component.className,
-      weights: {
-        source: weights.source,
-        files: weights.files,
-        tensors: listing.length,
-        parameters: listing.filter((t) => t.dtype !== 'I64').reduce((sum, t) => sum + elementCount(t.shape), 0),
-      },
-      check: implied ? checkParameters(implied, listing) : null,
-    });
-  }
-  return { model: model.dir, pipeline: model.pipelineClass, components, ok: components.every((c) => c.check === null || isCleanReport(c.check)) };
-}
+import { inspectModel, type ComponentReport, type InspectReport } from '../models/model-check';
 
 /**
  * The same check without weights, against key/shape lists of real checkpoints (the parity kit's
@@ -107,6 +59,7 @@ function formatReport(report: InspectReport): string {
   for (const c of report.components) {
     const weights = c.weights ? `${formatCount(c.weights.parameters)} parameters in ${c.weights.tensors} tensors (${c.weights.source})` : 'no weights';
     lines.push(`  ${c.name.padEnd(width)} ${c.className.padEnd(28)} ${weights}`);
+    if (c.problem !== undefined) lines.push(`  ${''.padEnd(width)} problem: ${c.problem}`);
     if (c.check) {
       const { missing, unused, misshaped } = c.check;
       lines.push(`  ${''.padEnd(width)} check: ${missing.length} missing, ${unused.length} unused, ${misshaped.length} mis-shaped`);

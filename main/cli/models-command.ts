@@ -4,31 +4,22 @@
  * resumes where a previous run stopped (Ctrl+C pauses) and adds the result.
  */
 import type { Command } from 'commander';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { openStudio } from '../api/studio';
-import { loadModelFolder } from '../models/model-folder';
 import { BLIP_DIFFUSION_REPOS, DEFAULT_HUB_URL, downloadRepo, HubDownloadError } from '../models/hub-download';
-import { modelFingerprint } from '../library/model-fingerprint';
-import { recordModelFingerprint } from '../library/subject-embeddings';
+import { installModelFolder } from '../models/model-install';
 import { openDatabase } from '../library/database';
-import { inspectModel } from './inspect-command';
 import { ProgressBar } from './progress-bar';
 
-async function addModel(dataDir: string, folder: string): Promise<void> {
-  const report = await inspectModel(folder, join(dataDir, 'cache'));
-  if (!report.ok) {
-    const bad = report.components.filter((c) => c.check && (c.check.missing.length || c.check.unused.length || c.check.misshaped.length)).map((c) => c.name);
-    throw new Error(`${report.model} does not match its configs (${bad.join(', ')}): run \`inspect --model ${folder}\` for the lists`);
-  }
-  const model = loadModelFolder(folder);
-  const hash = await modelFingerprint(model, { weightsCacheDir: join(dataDir, 'cache', 'weights') });
+/** The same check, fingerprint and registration as the app's "Add a folder you have". */
+async function addModel(dataDir: string, folder: string, name?: string): Promise<void> {
   const db = openDatabase(dataDir);
   try {
-    recordModelFingerprint(db, model, hash);
+    const { folder: model, hash } = await installModelFolder(db, folder, { dataDir, ...(name !== undefined ? { name } : {}) });
+    process.stderr.write(`added ${model.dir} (${model.pipelineClass}, ${hash.slice(0, 12)}…)\n`);
   } finally {
     db.close();
   }
-  process.stderr.write(`added ${model.dir} (${model.pipelineClass}, ${hash.slice(0, 12)}…)\n`);
 }
 
 export function registerModelsCommand(program: Command): void {

@@ -15,11 +15,11 @@ import { modelFingerprint } from '../library/model-fingerprint';
 import { loadModelFolder } from '../models/model-folder';
 import { comparePixels, type PixelComparison } from '../gallery/pixel-compare';
 import { readPngFile, readRecipe } from '../gallery/png-recipe';
-import { createRecipe, recipeToGenerateRequest, subjectPhotoHashes, type Recipe } from '../gallery/recipe';
-import { findLibraryPhoto, sha256OfFile } from '../gallery/recipe-files';
+import { createRecipe, type Recipe } from '../gallery/recipe';
+import { recipeGenerateRequest } from '../gallery/recipe-run';
 import { DEVICE_HELP, withEngine } from './engine-session';
 import { weightsCacheDir } from './generate-command';
-import { generateOnResolvedDevice } from '../engine/pipelines/resolved-device';
+import { generateOnResolvedDevice, resolveDevice } from '../engine/pipelines/resolved-device';
 import { writeGenerationOutput } from './generation-output';
 import { ProgressBar } from './progress-bar';
 
@@ -38,23 +38,6 @@ export interface ReproduceReport extends PixelComparison {
   device: string;
   sameDevice: boolean;
   modelMatches: boolean;
-}
-
-/** A file the recipe names by hash: the one given (checked) or the library's copy. */
-function locateFile(dataDir: string, sha256: string, given: string | undefined, what: string, flag: string): string {
-  if (given !== undefined) {
-    const actual = sha256OfFile(given);
-    if (actual !== sha256) throw new Error(`${given} is not the ${what} this recipe used (its sha256 is ${actual}, the recipe's is ${sha256}): give the original file with ${flag}.`);
-    return given;
-  }
-  const db = openDatabase(dataDir);
-  try {
-    const found = findLibraryPhoto(db, dataDir, sha256);
-    if (found === null) throw new Error(`the ${what} of this recipe (sha256 ${sha256}) is not in the library at ${dataDir}: give the file with ${flag}.`);
-    return found;
-  } finally {
-    db.close();
-  }
 }
 
 /** The model folder to run: --model (a different hash is allowed, with a warning), or the recipe's folder if it is unchanged. */
@@ -86,21 +69,17 @@ export function registerReproduceCommand(program: Command): void {
       const { dataDir } = command.optsWithGlobals<{ dataDir: string }>();
       const originalBytes = readPngFile(png);
       const recipe = readRecipe(originalBytes, png);
-      const photoHashes = subjectPhotoHashes(recipe.subject);
-      if (photoHashes.length > 1) throw new Error('this recipe uses a library subject with several photos; reproducing those needs the subject library (not yet in the CLI).');
-      const reference = locateFile(dataDir, photoHashes[0]!, options.reference, 'subject photo', '--reference');
-      const control = recipe.control ? locateFile(dataDir, recipe.control.sha256, options.control, 'control image', '--control') : undefined;
       const model = await locateModel(recipe, options.model, dataDir);
 
       const bar = new ProgressBar('denoising');
+      const db = openDatabase(dataDir);
       try {
-        const { result, device } = await withEngine(dataDir, { model: model.dir, device: options.device ?? recipe.device }, (context, folder) =>
-          generateOnResolvedDevice(
-            context,
-            recipeToGenerateRequest(recipe, { model: folder, subject: { image: { path: reference }, category: recipe.subject.category }, ...(control ? { control: { path: control } } : {}) }),
-            (step, total, etaMs, elapsedMs) => bar.update(step, total, etaMs, elapsedMs),
-          ),
-        );
+        const sources = { db, dataDir, ...(options.reference !== undefined ? { reference: options.reference } : {}), ...(options.control !== undefined ? { control: options.control } : {}) };
+        const { result, device } = await withEngine(dataDir, { model: model.dir, device: options.device ?? recipe.device }, async (context, folder) => {
+          // Library subjects are embedded again from their photos: on the device the denoising will use.
+          const request = await recipeGenerateRequest({ ...context, device: await resolveDevice(context) }, folder, recipe, sources);
+          return generateOnResolvedDevice(context, request, (step, total, etaMs, elapsedMs) => bar.update(step, total, etaMs, elapsedMs));
+        });
         const image = floatImageToRgb(result.image, result.width, result.height);
         const rerun = createRecipe({ ...recipe, appVersion: packageJson.version, device, durationMs: Math.round(result.timings.totalMs), createdAt: new Date().toISOString() });
         await writeGenerationOutput({ image, recipe: rerun, out: options.out, libraryDir: null });
@@ -118,6 +97,8 @@ export function registerReproduceCommand(program: Command): void {
           return;
         }
         throw error;
+      } finally {
+        db.close();
       }
     });
 }

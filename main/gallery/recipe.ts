@@ -3,7 +3,8 @@
  * (model + hash, subject photo hashes, prompt, seed, steps, scheduler, guidance, size, control, device),
  * plus what a detail view shows (app version, duration, time). Recipes are embedded in PNGs, so a
  * recipe read back is untrusted input: `parseRecipe` bounds every string and number before anything
- * uses it. Versioned: a later app reads version 1 recipes; this one refuses versions it does not know.
+ * uses it. Versioned: a recipe carries the lowest version that can express it (1, or 2 when it mixes
+ * two subjects), so older apps still read what they can run; this one reads both and refuses later ones.
  */
 import { z } from 'zod';
 import { SCHEDULER_NAMES } from '../api/contract';
@@ -11,7 +12,11 @@ import type { GenerateRequest, ImageInput } from '../engine/pipelines/generate';
 import type { ModelFolder } from '../models/model-folder';
 
 export const RECIPE_APP = 'BLIP Studio';
-export const RECIPE_VERSION = 1;
+/** The newest version this app writes (for recipes that need it) and reads. */
+export const RECIPE_VERSION = 2;
+/** Version 2 added `mix` (two subjects with a ratio); everything else reads as in version 1. */
+const MIX_RECIPE_VERSION = 2;
+const RECIPE_VERSIONS = [1, 2] as const;
 
 /** Bounds for untrusted recipes; generous for real use, small enough that nothing downstream chokes. */
 export const RECIPE_LIMITS = Object.freeze({
@@ -43,21 +48,24 @@ const seedSchema = z
 
 const subjectBase = { name: nonEmptyText(RECIPE_LIMITS.nameChars).optional(), category: nonEmptyText(RECIPE_LIMITS.categoryChars) };
 
-/** One reference photo (zero-shot), or a library subject's photos with their weights in the mean embedding. */
-const subjectSchema = z.union([
-  z.strictObject({ ...subjectBase, reference: z.strictObject({ sha256: sha256Hex }) }),
-  z.strictObject({
-    ...subjectBase,
-    photos: z
-      .array(z.strictObject({ sha256: sha256Hex, weight: finiteIn(0, RECIPE_LIMITS.scale) }))
-      .min(1)
-      .max(RECIPE_LIMITS.photos),
-  }),
-]);
+const librarySubjectSchema = z.strictObject({
+  ...subjectBase,
+  photos: z
+    .array(z.strictObject({ sha256: sha256Hex, weight: finiteIn(0, RECIPE_LIMITS.scale) }))
+    .min(1)
+    .max(RECIPE_LIMITS.photos)
+    .refine((photos) => photos.some((p) => p.weight > 0), 'at least one photo needs a weight above 0'),
+});
 
-export const recipeSchema = z.strictObject({
+/** One reference photo (zero-shot), or a library subject's photos with their weights in the mean embedding. */
+const subjectSchema = z.union([z.strictObject({ ...subjectBase, reference: z.strictObject({ sha256: sha256Hex }) }), librarySubjectSchema]);
+
+/** A second library subject mixed in (LAVIS' `ratio`): embedding = ratio·subject + (1 − ratio)·mix.subject. */
+const mixSchema = z.strictObject({ subject: librarySubjectSchema, ratio: finiteIn(0, 1) });
+
+const recipeObjectSchema = z.strictObject({
   app: z.literal(RECIPE_APP),
-  recipeVersion: z.literal(RECIPE_VERSION),
+  recipeVersion: z.union(RECIPE_VERSIONS.map((v) => z.literal(v))),
   appVersion: z.string().regex(/^\d+\.\d+\.\d+[0-9A-Za-z.+-]{0,40}$/, 'expected a version like 1.2.3'),
   model: z.strictObject({
     name: nonEmptyText(RECIPE_LIMITS.nameChars),
@@ -65,6 +73,7 @@ export const recipeSchema = z.strictObject({
     hash: sha256Hex,
   }),
   subject: subjectSchema,
+  mix: mixSchema.optional(),
   targetSubject: nonEmptyText(RECIPE_LIMITS.categoryChars),
   prompt: boundedText(RECIPE_LIMITS.promptChars),
   negativePrompt: boundedText(RECIPE_LIMITS.promptChars),
@@ -82,7 +91,13 @@ export const recipeSchema = z.strictObject({
   createdAt: z.iso.datetime(),
 });
 
-export type Recipe = z.infer<typeof recipeSchema>;
+export const recipeSchema = recipeObjectSchema.superRefine((recipe, ctx) => {
+  if (recipe.mix === undefined) return;
+  if (recipe.recipeVersion < MIX_RECIPE_VERSION) ctx.addIssue({ code: 'custom', path: ['mix'], message: `mixing subjects needs recipe version ${MIX_RECIPE_VERSION} or later` });
+  if (!('photos' in recipe.subject)) ctx.addIssue({ code: 'custom', path: ['mix'], message: 'only a library subject (photos with weights) can be mixed with another' });
+});
+
+export type Recipe = z.infer<typeof recipeObjectSchema>;
 export type RecipeSubject = Recipe['subject'];
 
 export class InvalidRecipeError extends Error {
@@ -129,6 +144,9 @@ export function recipeToGenerateRequest(recipe: Recipe, inputs: RecipeInputs): G
   };
 }
 
+export type LibraryRecipeSubject = z.infer<typeof librarySubjectSchema>;
+export type RecipeMix = z.infer<typeof mixSchema>;
+
 /** The photo hashes a recipe's subject needs, in order. */
 export function subjectPhotoHashes(subject: RecipeSubject): string[] {
   return 'reference' in subject ? [subject.reference.sha256] : subject.photos.map((p) => p.sha256);
@@ -165,6 +183,7 @@ export function a1111Parameters(recipe: Recipe): string {
     ['Model hash', recipe.model.hash.slice(0, A1111_MODEL_HASH_DIGITS)],
     ['Model', a1111Value(recipe.model.name)],
     ['Subject', a1111Value(recipe.subject.category)],
+    ...(recipe.mix ? ([['Mixed with', a1111Value(recipe.mix.subject.category)], ['Mix ratio', recipe.mix.ratio]] as [string, string | number][]) : []),
     ...(recipe.control ? ([['ControlNet scale', recipe.control.scale]] as [string, number][]) : []),
     ['Version', `${RECIPE_APP} ${recipe.appVersion}`],
   ];
@@ -176,5 +195,5 @@ export function a1111Parameters(recipe: Recipe): string {
 
 /** A new recipe from what was run: the fixed fields are filled in and the whole is checked as an untrusted one would be. */
 export function createRecipe(fields: Omit<Recipe, 'app' | 'recipeVersion'>): Recipe {
-  return parseRecipe({ app: RECIPE_APP, recipeVersion: RECIPE_VERSION, ...fields });
+  return parseRecipe({ app: RECIPE_APP, recipeVersion: fields.mix ? MIX_RECIPE_VERSION : 1, ...fields });
 }

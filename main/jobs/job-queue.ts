@@ -4,7 +4,7 @@
  * announced through `onChange`, so the UI re-attaches to running work after a reload by listing jobs.
  */
 import { randomUUID } from 'node:crypto';
-import type { JobState, JobSummary } from '../api/contract';
+import type { JobProgressUnit, JobState, JobSummary } from '../api/contract';
 
 export interface JobContext {
   /** Aborted when the user cancels; long jobs check it between steps. */
@@ -21,8 +21,12 @@ export interface JobSpec {
   kind: string;
   label: string;
   totalSteps: number;
+  /** What the progress counts (default steps); the UI shows bytes as "1.2 GB of 3.4 GB". */
+  progressUnit?: JobProgressUnit;
   /** Does the work; resolves with a short message for the user. */
   run(context: JobContext): Promise<string>;
+  /** The message once cancelled while running (default "Cancelled"), e.g. a download's "Paused…". */
+  cancelledMessage?: string;
 }
 
 export class JobCancelledError extends Error {
@@ -63,6 +67,7 @@ export class JobQueue {
       state: 'queued',
       step: 0,
       totalSteps: spec.totalSteps,
+      progressUnit: spec.progressUnit ?? 'steps',
       startedAt: null,
       finishedAt: null,
       etaMs: null,
@@ -147,10 +152,10 @@ export class JobQueue {
     };
     try {
       const message = await record.spec.run(context);
-      if (record.controller.signal.aborted && record.summary.resultId === null) this.#finish(record, 'cancelled', 'Cancelled');
+      if (record.controller.signal.aborted && record.summary.resultId === null) this.#finish(record, 'cancelled', record.spec.cancelledMessage ?? 'Cancelled');
       else this.#finish(record, 'done', message);
     } catch (error) {
-      if (record.controller.signal.aborted || error instanceof JobCancelledError) this.#finish(record, 'cancelled', 'Cancelled');
+      if (record.controller.signal.aborted || error instanceof JobCancelledError) this.#finish(record, 'cancelled', record.spec.cancelledMessage ?? 'Cancelled');
       else this.#finish(record, 'failed', error instanceof Error ? error.message : String(error));
     }
   }

@@ -1,10 +1,12 @@
 /**
- * A journal of long library jobs (photo imports, embedding computations) in the `job_runs` table. The
- * in-memory job queue forgets everything when the process dies; this record does not, so a job cut
+ * A journal of long jobs (photo imports, embedding computations, generations) in the `job_runs` table.
+ * The in-memory job queue forgets everything when the process dies; this record does not, so a job cut
  * short by a crash or `kill -9` is found at the next start and marked failed with a reason, never lost.
  */
 import { randomUUID } from 'node:crypto';
 import type { Database } from 'better-sqlite3';
+import type { JobSummary } from '../api/contract';
+import type { JobSpec } from '../jobs/job-queue';
 
 export type JobRunState = 'running' | 'done' | 'failed' | 'cancelled';
 
@@ -94,7 +96,60 @@ export function failInterruptedJobRuns(db: Database): JobRun[] {
   db.transaction(() => {
     for (const run of dead) mark.run(`${INTERRUPTED_MESSAGE} (${run.step} of ${run.totalSteps} steps were done.)`, run.id);
   })();
-  return dead.map((run) => ({ ...run, state: 'failed' }));
+  // Read back, so callers get the message and finish time as recorded.
+  return dead.map((run) => getJobRun(db, run.id) ?? { ...run, state: 'failed' });
+}
+
+/**
+ * Wraps a queue job so its run is journalled: begun when it starts, its step recorded as it goes, and
+ * finished as done, failed or cancelled. Only a process that dies mid-run leaves it 'running'.
+ */
+export function journaledJob(db: Database, spec: JobSpec, extra: { subjectId?: number | null } = {}): JobSpec {
+  return {
+    ...spec,
+    run: async (context) => {
+      const id = beginJobRun(db, { kind: spec.kind, label: spec.label, subjectId: extra.subjectId ?? null, totalSteps: spec.totalSteps });
+      let recorded = -1;
+      try {
+        const message = await spec.run({
+          ...context,
+          progress: (step, totalSteps, message, preview) => {
+            // One write per step, not per preview or message: the journal only needs to say how far it got.
+            if (step !== recorded) {
+              recorded = step;
+              updateJobRun(db, id, step, totalSteps, message ?? '');
+            }
+            context.progress(step, totalSteps, message, preview);
+          },
+        });
+        finishJobRun(db, id, 'done', message);
+        return message;
+      } catch (error) {
+        const cancelled = context.signal.aborted;
+        finishJobRun(db, id, cancelled ? 'cancelled' : 'failed', cancelled ? 'Cancelled' : error instanceof Error ? error.message : String(error));
+        throw error;
+      }
+    },
+  };
+}
+
+/** A recovered run as the API lists jobs, so the interrupted job shows up in the app after the restart. */
+export function jobRunSummary(run: JobRun): JobSummary {
+  return {
+    id: run.id,
+    kind: run.kind,
+    label: run.label,
+    state: run.state,
+    step: run.step,
+    totalSteps: run.totalSteps,
+    progressUnit: 'steps',
+    startedAt: run.startedAt,
+    finishedAt: run.finishedAt,
+    etaMs: null,
+    message: run.message,
+    preview: null,
+    resultId: null,
+  };
 }
 
 function isProcessAlive(pid: number): boolean {

@@ -132,14 +132,26 @@ export class LibraryStore {
     }));
   }
 
+  /** Newest first. Only the filters given go into the WHERE clause, so SQLite picks the (subject_id, created_at) or (created_at) index. */
   listGenerations(query: GenerationQuery): GenerationSummary[] {
+    const conditions: string[] = [];
+    if (query.subjectId !== undefined) conditions.push('subject_id = :subjectId');
+    // Stored times are toISOString() text, so bounds in the same form compare as times.
+    if (query.since !== undefined) conditions.push('created_at >= :since');
+    if (query.until !== undefined) conditions.push('created_at < :until');
     const rows = this.#db
       .prepare(
         `SELECT id, subject_id, prompt, coalesce(json_extract(recipe_json, '$.seed'), CAST(seed AS TEXT)) AS seed, width, height, image_path, created_at FROM generations
-         WHERE (:subjectId IS NULL OR subject_id = :subjectId)
-         ORDER BY created_at DESC, id DESC LIMIT :limit`,
+         ${conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : ''}
+         ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset`,
       )
-      .all({ subjectId: query.subjectId ?? null, limit: query.limit ?? 200 }) as GenerationRow[];
+      .all({
+        ...(query.subjectId !== undefined ? { subjectId: query.subjectId } : {}),
+        ...(query.since !== undefined ? { since: new Date(query.since).toISOString() } : {}),
+        ...(query.until !== undefined ? { until: new Date(query.until).toISOString() } : {}),
+        limit: query.limit ?? 200,
+        offset: query.offset ?? 0,
+      }) as GenerationRow[];
     return rows.map((r) => ({
       id: r.id,
       subjectId: r.subject_id,
@@ -159,6 +171,11 @@ export class LibraryStore {
   getModel(id: number): ModelSummary | null {
     const row = this.#db.prepare(`SELECT ${MODEL_COLUMNS} FROM models WHERE id = ?`).get(id) as ModelRow | undefined;
     return row ? toModelSummary(row) : null;
+  }
+
+  /** Drops a model's row (generations keep their recipe; their model_id becomes NULL). Returns false when unknown. */
+  removeModel(id: number): boolean {
+    return this.#db.prepare('DELETE FROM models WHERE id = ? AND is_demo = 0').run(id).changes > 0;
   }
 
   /** The model a generation uses when none is chosen: the first ready real model, else the demo. */

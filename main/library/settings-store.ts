@@ -5,6 +5,7 @@
 import type { Database } from 'better-sqlite3';
 import type { Settings, SettingsPatch } from '../api/contract';
 import { settingsSchema } from '../api/schemas';
+import { DEFAULT_HUB_URL } from '../models/hub-api';
 
 export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   theme: 'system',
@@ -14,6 +15,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   defaultSteps: 50,
   defaultGuidance: 7.5,
   defaultScheduler: 'pndm',
+  hubUrl: DEFAULT_HUB_URL,
 });
 
 export function readSettings(db: Database): Settings {

@@ -133,18 +133,29 @@ export function mixSubjects(a: SubjectEmbedding, b: SubjectEmbedding, ratio: num
   return meanEmbedding([a, b], [ratio, 1 - ratio]);
 }
 
+/** A photo's cached embedding by content hash (any subject holding that file), or null when none is cached. */
+export function cachedPhotoEmbedding(db: Database, sha256: string, key: { category: string; modelHash: string }): SubjectEmbedding | null {
+  const row = db
+    .prepare(
+      `SELECT e.photo_id, e.dims_json, e.vector FROM photo_embeddings e JOIN photos p ON p.id = e.photo_id
+       WHERE p.sha256 = ? AND e.category = ? AND e.model_hash = ? AND e.preprocessing_version = ? LIMIT 1`,
+    )
+    .get(sha256, key.category, key.modelHash, PREPROCESSING_VERSION) as EmbeddingRow | undefined;
+  return row ? fromRow(row) : null;
+}
+
 /**
  * Records a model folder's current fingerprint; when the folder's content changed, the embeddings of
  * its previous content are dropped (unless another registered folder still has that content).
  */
-export function recordModelFingerprint(db: Database, model: ModelFolder, hash: string): void {
+export function recordModelFingerprint(db: Database, model: ModelFolder, hash: string, name: string = basename(model.dir)): void {
   const kind = model.components.has('controlnet') ? 'controlnet' : 'blipdiffusion';
   db.transaction(() => {
     const previous = db.prepare('SELECT hash FROM models WHERE folder = ?').get(model.dir) as { hash: string | null } | undefined;
     db.prepare(
       `INSERT INTO models (name, kind, folder, hash, status) VALUES (?, ?, ?, ?, 'ready')
        ON CONFLICT (folder) DO UPDATE SET hash = excluded.hash, kind = excluded.kind, status = 'ready'`,
-    ).run(basename(model.dir), kind, model.dir, hash);
+    ).run(name, kind, model.dir, hash);
     const old = previous?.hash;
     if (old && old !== hash && !db.prepare('SELECT 1 FROM models WHERE hash = ?').get(old)) {
       db.prepare('DELETE FROM photo_embeddings WHERE model_hash = ?').run(old);
@@ -159,14 +170,8 @@ function cachedEmbeddingFor(db: Database, photo: PhotoKeyRow, key: { category: s
   if (own) return fromRow(own);
   if (!adoptShared) return null;
   // The same file in another subject with the same category already has one: share it.
-  const shared = db
-    .prepare(
-      `SELECT e.photo_id, e.dims_json, e.vector FROM photo_embeddings e JOIN photos p ON p.id = e.photo_id
-       WHERE p.sha256 = ? AND e.category = ? AND e.model_hash = ? AND e.preprocessing_version = ? LIMIT 1`,
-    )
-    .get(photo.sha256, key.category, key.modelHash, PREPROCESSING_VERSION) as EmbeddingRow | undefined;
-  if (!shared) return null;
-  const embedding = fromRow(shared);
+  const embedding = cachedPhotoEmbedding(db, photo.sha256, key);
+  if (!embedding) return null;
   storeEmbedding(db, photo.id, key, embedding);
   return embedding;
 }

@@ -78,7 +78,9 @@ describe('CLI engine commands on the reference kit', () => {
     cpSync(join(kit, 'bad-weights/code-execution.bin'), join(model, 'qformer/pytorch_model.bin'));
     const result = cli('inspect', '--model', model);
     expect(result.status).toBe(1);
-    expect(result.stderr).toMatch(/qformer[/\\]pytorch_model\.bin: refused to load/);
+    // Every component is still reported; the broken one names its file and the problem.
+    expect(result.stdout).toMatch(/qformer[/\\]pytorch_model\.bin: refused to load: .*posix\.system/);
+    expect(result.stdout).toMatch(/unet +UNet2DConditionModel .*\n.*check: 0 missing, 0 unused, 0 mis-shaped/);
     expect(existsSync('/tmp/blipstudio-pwned')).toBe(false);
   });
 

@@ -1,22 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { BUILT_CLI, REPO_ROOT, requireBuild } from '../helpers/built-app';
-import { startFakeHub, type FakeFile, type FakeHub } from '../helpers/fake-hub';
+import { filesOfFolder as filesOf, startFakeHub, type FakeHub } from '../helpers/fake-hub';
 import { makeTempDir } from '../helpers/temp-dir';
 
 const DEMO = join(REPO_ROOT, 'resources/demo-model/tiny-blipdiffusion-controlnet');
 const BERT = join(REPO_ROOT, 'resources/demo-model/bert-tiny-uncased');
 let hub: FakeHub;
 let data: ReturnType<typeof makeTempDir>;
-
-function filesOf(root: string, prefix = ''): FakeFile[] {
-  return readdirSync(root, { recursive: true })
-    .map(String)
-    .filter((path) => statSync(join(root, path)).isFile())
-    .map((path) => ({ path: `${prefix}${relative(root, join(root, path)).split('\\').join('/')}`, content: readFileSync(join(root, path)), lfs: path.endsWith('.safetensors') }));
-}
 
 /** The CLI in a child process (async, so the fake hub in this process can answer it). */
 function cli(...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {

@@ -4,6 +4,8 @@
  * cut a transfer after N bytes, answer an error status, serve wrong bytes, ignore Range.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -33,6 +35,8 @@ export interface FakeHub {
   corrupt: Set<string>;
   /** Answer 200 with the whole file even to range requests, like a server without range support. */
   ignoreRange: boolean;
+  /** Wait this long between 16 KiB chunks of a body (a slow link, so a UI can watch and pause). */
+  chunkDelayMs: number;
   /** Requests for one file's CDN URL (the bytes themselves). */
   cdnRequests(path: string): RecordedRequest[];
   close(): Promise<void>;
@@ -70,21 +74,30 @@ function treeEntries(files: FakeFile[]): unknown[] {
   ];
 }
 
-/** Serves `files` (default: a small fake repository) as FAKE_REPO. */
-export async function startFakeHub(files: FakeFile[] = fakeFiles()): Promise<FakeHub> {
+/** Every file under `root` as hub files (safetensors listed with LFS metadata), paths prefixed with `prefix`. */
+export function filesOfFolder(root: string, prefix = ''): FakeFile[] {
+  return readdirSync(root, { recursive: true })
+    .map(String)
+    .filter((path) => statSync(join(root, path)).isFile())
+    .map((path) => ({ path: `${prefix}${path.split('\\').join('/')}`, content: readFileSync(join(root, path)), lfs: path.endsWith('.safetensors') }));
+}
+
+/** Serves `files` (default: a small fake repository) as `repo` (default FAKE_REPO). */
+export async function startFakeHub(files: FakeFile[] = fakeFiles(), repo: string = FAKE_REPO): Promise<FakeHub> {
   const hub: Omit<FakeHub, 'baseUrl' | 'close'> = {
-    repo: FAKE_REPO,
+    repo,
     files,
     requests: [],
     cut: null,
     failStatus: new Map(),
     corrupt: new Set(),
     ignoreRange: false,
-    cdnRequests: (path) => hub.requests.filter((r) => r.path === `/cdn/${FAKE_REPO}/${path}`),
+    chunkDelayMs: 0,
+    cdnRequests: (path) => hub.requests.filter((r) => r.path === `/cdn/${repo}/${path}`),
   };
-  const treePath = `/api/models/${FAKE_REPO}/tree/main`;
-  const resolvePrefix = `/${FAKE_REPO}/resolve/main/`;
-  const cdnPrefix = `/cdn/${FAKE_REPO}/`;
+  const treePath = `/api/models/${repo}/tree/main`;
+  const resolvePrefix = `/${repo}/resolve/main/`;
+  const cdnPrefix = `/cdn/${repo}/`;
 
   const serveBody = (req: IncomingMessage, res: ServerResponse, file: FakeFile): void => {
     let content = file.content;
@@ -113,8 +126,23 @@ export async function startFakeHub(files: FakeFile[] = fakeFiles()): Promise<Fak
       return;
     }
     // Several writes, so a client can abort between chunks.
-    for (let offset = 0; offset < body.length; offset += 16 * 1024) res.write(body.subarray(offset, offset + 16 * 1024));
-    res.end();
+    if (hub.chunkDelayMs <= 0) {
+      for (let offset = 0; offset < body.length; offset += 16 * 1024) res.write(body.subarray(offset, offset + 16 * 1024));
+      res.end();
+      return;
+    }
+    let offset = 0;
+    const next = (): void => {
+      if (res.destroyed) return;
+      if (offset >= body.length) {
+        res.end();
+        return;
+      }
+      res.write(body.subarray(offset, offset + 16 * 1024));
+      offset += 16 * 1024;
+      setTimeout(next, hub.chunkDelayMs);
+    };
+    next();
   };
 
   const server: Server = createServer((req, res) => {

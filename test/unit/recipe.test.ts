@@ -30,7 +30,7 @@ describe('recipe schema', () => {
   it('refuses forged fields: unknown keys, another app, an unknown version, both subject forms, bad hashes', () => {
     expect(problemsOf(forged((j) => (j.script = 'rm -rf /')))).toEqual([expect.stringMatching(/script|Unrecognized/i)]);
     expect(problemsOf(forged((j) => (j.app = 'Other Studio')))[0]).toMatch(/^app:/);
-    expect(problemsOf(forged((j) => (j.recipeVersion = 2)))[0]).toMatch(/^recipeVersion:/);
+    expect(problemsOf(forged((j) => (j.recipeVersion = 3)))[0]).toMatch(/^recipeVersion:/);
     expect(problemsOf(forged((j) => ((j.subject as Record<string, unknown>).photos = [{ sha256: 'd'.repeat(64), weight: 1 }]))).length).toBeGreaterThan(0);
     expect(problemsOf(forged((j) => ((j.model as Record<string, unknown>).hash = 'A'.repeat(64))))[0]).toMatch(/^model\.hash:.*SHA-256/);
     expect(problemsOf(forged((j) => (j.scheduler = 'lms')))[0]).toMatch(/^scheduler:/);
@@ -38,6 +38,22 @@ describe('recipe schema', () => {
     expect(problemsOf(forged((j) => (j.createdAt = 'yesterday')))[0]).toMatch(/^createdAt:/);
     expect(problemsOf(null)).toEqual([expect.stringMatching(/^\(recipe\):/)]);
     expect(problemsOf([1, 2])).toHaveLength(1);
+  });
+
+  it('reads version 1 recipes, and writes version 2 only for a subject mix (which version 1 cannot hold)', () => {
+    const photos = [{ sha256: 'd'.repeat(64), weight: 1 }];
+    const plain = sampleRecipe({ subject: { category: 'dog', photos } });
+    expect(plain.recipeVersion).toBe(1);
+    expect(parseRecipe({ ...JSON.parse(JSON.stringify(plain)), recipeVersion: 1 })).toEqual(plain);
+    const mix = { subject: { name: 'Tom', category: 'cat', photos: [{ sha256: 'e'.repeat(64), weight: 0.5 }] }, ratio: 0.7 };
+    const mixed = sampleRecipe({ subject: { category: 'dog', photos }, mix });
+    expect(mixed).toMatchObject({ recipeVersion: 2, mix });
+    expect(parseRecipe(JSON.parse(JSON.stringify(mixed)))).toEqual(mixed);
+    expect(problemsOf({ ...mixed, recipeVersion: 1 })).toEqual([expect.stringMatching(/^mix: mixing subjects needs recipe version 2/)]);
+    expect(problemsOf({ ...mixed, subject: { category: 'dog', reference: { sha256: 'b'.repeat(64) } } })).toEqual([expect.stringMatching(/^mix: only a library subject/)]);
+    expect(problemsOf({ ...mixed, mix: { ...mix, ratio: 1.5 } })[0]).toMatch(/^mix\.ratio:/);
+    expect(problemsOf({ ...mixed, mix: { ...mix, subject: { ...mix.subject, photos: [{ sha256: 'e'.repeat(64), weight: 0 }] } } })[0]).toMatch(/^mix\.subject\.photos: at least one photo/);
+    expect(a1111Parameters(mixed)).toMatch(/Subject: dog, Mixed with: cat, Mix ratio: 0\.7,/);
   });
 
   it('refuses out-of-range numbers and malformed seeds', () => {

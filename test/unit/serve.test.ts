@@ -45,10 +45,11 @@ beforeAll(async () => {
   data = makeTempDir('blip-serve-data-');
   renderer = makeTempDir('blip-serve-ui-');
   writeFileSync(join(renderer.path, 'index.html'), '<!doctype html><title>BLIP Studio</title>');
-  mkdirSync(join(data.path, 'results'));
+  studio = await openStudio({ dataDir: data.path, mode: 'serve' });
+  // After opening: at start-up the studio sweeps result files no generation row names (crash leftovers).
+  mkdirSync(join(data.path, 'results'), { recursive: true });
   writeFileSync(join(data.path, 'results/one.png'), 'png bytes');
   symlinkSync(join(renderer.path, 'index.html'), join(data.path, 'results/escape.png'));
-  studio = await openStudio({ dataDir: data.path, mode: 'serve' });
   server = await startServer({ studio, rendererDir: renderer.path, port: 0 });
 });
 afterAll(async () => {

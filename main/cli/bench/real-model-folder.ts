@@ -15,7 +15,7 @@ import { ensureRandomComponent } from './random-weights';
 export const REAL_MODEL = 'blipdiffusion-real';
 export const REAL_CONTROLNET_MODEL = 'blipdiffusion-controlnet-real';
 /** The embedding benchmark's copy of the Q-Former, linked rather than generated twice. */
-const EMBEDDING_QFORMER = { id: 'blipdiffusion-qformer', folder: 'qformer' };
+export const EMBEDDING_QFORMER = { id: 'blipdiffusion-qformer', folder: 'qformer' };
 
 export interface RealModelPaths {
   realShapesDir: string;
@@ -79,7 +79,7 @@ export async function ensureRealModelFolders(paths: RealModelPaths): Promise<Rea
 }
 
 /** The tokenizer files plus a note saying they are not the real vocabulary. */
-function writeTokenizer(sourceDir: string, target: string): void {
+export function writeTokenizer(sourceDir: string, target: string): void {
   mkdirSync(target, { recursive: true });
   for (const file of TOKENIZER_FILES) copyInto(join(sourceDir, file), target);
   const note = {
@@ -90,7 +90,7 @@ function writeTokenizer(sourceDir: string, target: string): void {
 }
 
 /** Copies a file into a folder unless it is already there. */
-function copyInto(file: string, folder: string): void {
+export function copyInto(file: string, folder: string): void {
   mkdirSync(folder, { recursive: true });
   const target = join(folder, file.split(/[\\/]/).pop()!);
   if (!existsSync(target)) copyFileSync(file, target);
@@ -100,7 +100,7 @@ function copyInto(file: string, folder: string): void {
  * Mirrors a component folder's files with hard links (a copy where links are impossible). Symbolic
  * links would not do: ORT resolves them and refuses external data outside the session's folder.
  */
-function linkComponent(source: string, target: string): void {
+export function linkComponent(source: string, target: string): void {
   mkdirSync(target, { recursive: true });
   for (const name of readdirSync(source)) {
     const from = join(source, name);

@@ -1,7 +1,9 @@
-import type { GenerationRequest, GenerationSummary, JobSummary, SchedulerName, StudioBridge } from '../contract';
+import type { GenerationRequest, GenerationSummary, JobSummary, SchedulerName, StudioBridge, SubjectDetail } from '../contract';
 import { toStudioError, type StudioError } from '../transport/studio-error';
 import { isActive, type JobsState } from './jobs.svelte';
 import type { LibraryState } from './library.svelte';
+import type { RecipeFormValues } from './gallery.svelte';
+import { PhotoWeights } from './photo-weights.svelte';
 import { SETTING_LIMITS, type SettingsState } from './settings.svelte';
 import { firstReadyModel } from './subjects.svelte';
 
@@ -15,6 +17,10 @@ export const SIZE_LIMITS = { min: 64, max: 1024, multiple: 8 } as const;
 const MAX_SEED = 2n ** 64n - 1n;
 /** How many of the latest results the Generate view lists. */
 const RECENT_RESULTS = 8;
+/** Images one click may ask for (A1111's batch count); main accepts the same. */
+export const MAX_BATCH_COUNT = 8;
+/** The first subject's share when a second one is mixed in, until the user moves the slider. */
+export const DEFAULT_MIX_RATIO = 0.5;
 
 export function isGenerationJob(job: JobSummary): boolean {
   return job.kind.startsWith('generat');
@@ -26,7 +32,7 @@ export function randomSeed(): string {
   return ((BigInt(words[0] ?? 0) << 32n) | BigInt(words[1] ?? 0)).toString();
 }
 
-type FieldErrors = Partial<Record<'subject' | 'prompt' | 'steps' | 'guidance' | 'width' | 'height' | 'seed', string>>;
+type FieldErrors = Partial<Record<'subject' | 'target' | 'mix' | 'prompt' | 'steps' | 'guidance' | 'width' | 'height' | 'seed', string>>;
 
 function parseSize(text: string): number | null {
   const value = Number(text.trim());
@@ -45,6 +51,14 @@ export class GenerateState {
   width = $state('128');
   height = $state('128');
   seed = $state('');
+  /** How many images one click makes: seeds seed, seed+1, … (or random ones). */
+  batchCount = $state(1);
+  /** The second subject mixed in, or null for none. */
+  mixSubjectId = $state<number | null>(null);
+  /** The first subject's share of the mix, 0 … 1. */
+  mixRatio = $state(DEFAULT_MIX_RATIO);
+  /** The chosen subject's per-photo weights (saved on the subject, as on its page). */
+  readonly weights: PhotoWeights;
   readonly #bridge: StudioBridge;
   readonly #jobs: JobsState;
   readonly #library: LibraryState;
@@ -56,13 +70,60 @@ export class GenerateState {
   #starting = $state(false);
   #startError = $state.raw<StudioError | null>(null);
   #submitted = $state(false);
+  #target = $state<string | null>(null);
+  #detail = $state.raw<SubjectDetail | null>(null);
 
   constructor(bridge: StudioBridge, jobs: JobsState, library: LibraryState, settings: SettingsState) {
     this.#bridge = bridge;
     this.#jobs = jobs;
     this.#library = library;
     this.#settings = settings;
+    this.weights = new PhotoWeights(bridge, () => this.subjectDetail, (saved) => {
+      if (this.#detail?.id === saved.id) this.#detail = saved;
+    });
   }
+
+  /** The word the prompt names the subject by: the subject's category until the user edits it. */
+  get targetSubject(): string {
+    return this.#target ?? this.subject?.category ?? '';
+  }
+
+  set targetSubject(word: string) {
+    this.#target = word;
+  }
+
+  /** Picks the subject; the target word follows its category again. */
+  chooseSubject(id: number): void {
+    if (id === this.subject?.id) return;
+    this.subjectId = id;
+    this.#target = null;
+    this.weights.reset();
+    if (this.mixSubjectId === id) this.mixSubjectId = null;
+  }
+
+  /** The chosen subject with its photos (for the weight sliders), once loaded. */
+  get subjectDetail(): SubjectDetail | null {
+    const detail = this.#detail;
+    return detail !== null && detail.id === this.subject?.id ? detail : null;
+  }
+
+  /** Loads the chosen subject's photos; the view calls it when the choice changes. */
+  async loadSubjectDetail(): Promise<void> {
+    const id = this.subject?.id;
+    if (id === undefined) return;
+    try {
+      const detail = await this.#bridge.getSubject({ id });
+      if (this.subject?.id === id) this.#detail = detail;
+    } catch {
+      // The subject list shows why (e.g. it was deleted); the sliders simply stay hidden.
+    }
+  }
+
+  /** The second subject of a mix, when one is picked. */
+  readonly mixSubject = $derived.by(() => {
+    const id = this.mixSubjectId;
+    return id === null ? null : ((this.#library.subjects.value ?? []).find((subject) => subject.id === id) ?? null);
+  });
 
   get steps(): string {
     return this.#steps ?? String(this.#settings.current?.defaultSteps ?? 50);
@@ -113,6 +174,13 @@ export class GenerateState {
     const errors: FieldErrors = {};
     if (this.subject === null) errors.subject = 'Create a subject first.';
     else if (this.subject.photoCount === 0) errors.subject = 'This subject has no photos yet.';
+    const target = this.targetSubject.trim();
+    if (target === '') errors.target = 'Enter the word the prompt calls the subject, such as “dog”.';
+    else if (target.length > 100) errors.target = 'Keep the word under 100 characters.';
+    const mix = this.mixSubject;
+    if (this.mixSubjectId !== null && mix === null) errors.mix = 'That subject is gone: pick another or none.';
+    else if (mix !== null && mix.id === this.subject?.id) errors.mix = 'Pick a different subject to mix with.';
+    else if (mix !== null && mix.photoCount === 0) errors.mix = `${mix.name} has no photos yet.`;
     if (this.#submitted && this.prompt.trim() === '') errors.prompt = 'Describe the scene, e.g. “on the beach at sunset”.';
     const steps = Number(this.steps.trim());
     const { min, max } = SETTING_LIMITS.steps;
@@ -181,12 +249,35 @@ export class GenerateState {
     this.#scheduler = null;
   }
 
+  /** Fills the form from a recipe ("Reuse settings" in the Gallery); a subject no longer in the library keeps the current pick. */
+  applyRecipe(values: RecipeFormValues): void {
+    if (values.subjectId !== null) {
+      this.chooseSubject(values.subjectId);
+      if (values.targetSubject !== null) this.targetSubject = values.targetSubject;
+      this.mixSubjectId = values.mix?.subjectId ?? null;
+      if (values.mix) this.mixRatio = values.mix.ratio;
+    }
+    this.batchCount = 1;
+    this.prompt = values.prompt;
+    this.negativePrompt = values.negativePrompt;
+    this.seed = values.seed;
+    this.#steps = String(values.steps);
+    this.#guidance = String(values.guidance);
+    this.#scheduler = values.scheduler;
+    this.width = String(values.width);
+    this.height = String(values.height);
+  }
+
   async start(): Promise<void> {
     this.#submitted = true;
     const subject = this.subject;
     const model = this.model;
     if (!this.canStart || subject === null || model === null) return;
+    this.#starting = true;
+    // The job reads the weights from the subject: a slider moved just now must be saved first.
+    await this.weights.flush();
     const seed = this.seed.trim();
+    const mix = this.mixSubject;
     const negative = this.negativePrompt.trim();
     const request: GenerationRequest = {
       subjectId: subject.id,
@@ -197,10 +288,12 @@ export class GenerateState {
       width: Number(this.width.trim()),
       height: Number(this.height.trim()),
       modelId: model.id,
+      targetSubject: this.targetSubject.trim(),
       ...(negative === '' ? {} : { negativePrompt: negative }),
       ...(seed === '' ? {} : { seed }),
+      ...(this.batchCount > 1 ? { batchCount: this.batchCount } : {}),
+      ...(mix === null ? {} : { mix: { subjectId: mix.id, ratio: this.mixRatio } }),
     };
-    this.#starting = true;
     this.#startError = null;
     try {
       const ref = await this.#bridge.startGeneration(request);
@@ -214,12 +307,21 @@ export class GenerateState {
 
   /** Reloads the results when a generation finishes (main may announce it too). Returns the cleanup. */
   connect(): () => void {
-    return this.#bridge.on('jobChanged', (job) => {
+    const stopJobs = this.#bridge.on('jobChanged', (job) => {
       if (isGenerationJob(job) && job.state === 'done') {
         void this.#library.generations.load();
         void this.#library.counts.load();
       }
     });
+    // Weights or photos changed elsewhere (the subject's page): the sliders follow.
+    const stopLibrary = this.#bridge.on('libraryChanged', (change) => {
+      if (change.what === 'subjects' || change.what === 'photos') void this.loadSubjectDetail();
+    });
+    return () => {
+      stopJobs();
+      stopLibrary();
+      this.weights.reset();
+    };
   }
 
   async cancel(): Promise<void> {

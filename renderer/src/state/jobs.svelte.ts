@@ -1,5 +1,6 @@
 import type { JobState, JobSummary, StudioBridge } from '../contract';
 import { toStudioError, type StudioError } from '../transport/studio-error';
+import { formatBytes } from '../util/format';
 
 /** Finished jobs kept in the tray; older ones drop off. */
 export const FINISHED_JOBS_KEPT = 30;
@@ -19,6 +20,11 @@ export function isActive(job: JobSummary): boolean {
 }
 
 /** 0…1, or null when the job has no step count yet. */
+/** The job's count for display: "3/50" steps, or "1.2 GB of 3.4 GB" for a download. */
+export function jobCountText(job: JobSummary): string {
+  return job.progressUnit === 'bytes' ? `${formatBytes(job.step)} of ${formatBytes(job.totalSteps)}` : `${job.step}/${job.totalSteps}`;
+}
+
 export function jobProgress(job: JobSummary): number | null {
   if (job.state === 'done') return 1;
   if (job.totalSteps <= 0) return null;

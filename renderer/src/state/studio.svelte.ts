@@ -7,6 +7,7 @@ import { GalleryState } from './gallery.svelte';
 import { GenerateState } from './generate.svelte';
 import { JobsState } from './jobs.svelte';
 import { LibraryState } from './library.svelte';
+import { ModelsState } from './models.svelte';
 import { SettingsState } from './settings.svelte';
 import { SubjectsState } from './subjects.svelte';
 import { SystemState } from './system.svelte';
@@ -30,6 +31,7 @@ export class Studio {
   readonly theme: ThemeState;
   readonly jobs: JobsState;
   readonly library: LibraryState;
+  readonly models: ModelsState;
   readonly system: SystemState;
   readonly subjects: SubjectsState;
   readonly generate: GenerateState;
@@ -56,6 +58,7 @@ export class Studio {
     });
     this.jobs = new JobsState(bridge);
     this.library = new LibraryState(bridge);
+    this.models = new ModelsState(bridge, this.jobs);
     this.system = new SystemState(bridge, this.jobs, (text) => scope.navigator.clipboard.writeText(text));
     this.subjects = new SubjectsState(bridge, this.library, this.jobs);
     this.generate = new GenerateState(bridge, this.jobs, this.library, this.settings);
@@ -80,8 +83,10 @@ export class Studio {
       this.settings.connect(),
       this.jobs.connect(),
       this.library.connect(),
+      this.models.connect(),
       this.subjects.connect(),
       this.generate.connect(),
+      this.gallery.connect(),
     ];
     void this.refresh();
     return () => {
@@ -99,7 +104,7 @@ export class Studio {
   async refresh(): Promise<void> {
     this.#refreshing = true;
     try {
-      await Promise.all([this.settings.load(), this.jobs.load(), this.library.load(), this.system.load()]);
+      await Promise.all([this.settings.load(), this.jobs.load(), this.library.load(), this.models.load(), this.system.load()]);
     } finally {
       this.#refreshing = false;
     }

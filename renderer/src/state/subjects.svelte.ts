@@ -1,14 +1,11 @@
-import type { JobSummary, ModelSummary, StudioBridge, SubjectDetail, SubjectPhoto } from '../contract';
+import type { JobSummary, ModelSummary, StudioBridge, SubjectDetail, SubjectUpdate } from '../contract';
 import { toStudioError, type StudioError } from '../transport/studio-error';
 import { isActive, type JobsState } from './jobs.svelte';
 import type { LibraryState } from './library.svelte';
+import { PhotoWeights } from './photo-weights.svelte';
 
 /** A subject learns from 1–10 photos. */
 export const MAX_PHOTOS = 10;
-/** Photo weights: the share of a photo in the subject's mean embedding. */
-export const WEIGHT_LIMITS = { min: 0, max: 2, step: 0.1 } as const;
-/** Pause after the last slider move before the weights are saved. */
-const WEIGHT_SAVE_DEBOUNCE_MS = 300;
 /** The job kind main gives embedding jobs. */
 const EMBEDDINGS_KIND = 'subject-embeddings';
 
@@ -131,6 +128,81 @@ export class NewSubjectForm {
   }
 }
 
+/** The "edit subject" form: name, category word and note, checked before anything is sent. */
+export class SubjectEditForm {
+  readonly #subject: () => SubjectDetail | null;
+  readonly #save: (update: SubjectUpdate) => Promise<void>;
+  name = $state('');
+  category = $state('');
+  note = $state('');
+  #open = $state(false);
+  #saving = $state(false);
+  #error = $state.raw<StudioError | null>(null);
+
+  constructor(subject: () => SubjectDetail | null, save: (update: SubjectUpdate) => Promise<void>) {
+    this.#subject = subject;
+    this.#save = save;
+  }
+
+  get open(): boolean {
+    return this.#open;
+  }
+
+  get saving(): boolean {
+    return this.#saving;
+  }
+
+  get error(): StudioError | null {
+    return this.#error;
+  }
+
+  readonly nameError: string | null = $derived(this.name.trim() === '' ? 'Give the subject a name.' : null);
+
+  readonly categoryError: string | null = $derived.by(() => {
+    const word = this.category.trim();
+    if (word === '') return 'Enter the category word, such as “dog” or “backpack”.';
+    if (word.split(/\s+/).length > 3) return 'Keep the category to a word or two.';
+    return null;
+  });
+
+  /** The category word differs from the saved one: its embeddings will be computed again. */
+  readonly categoryChanged: boolean = $derived.by(() => this.#open && this.category.trim() !== (this.#subject()?.category ?? ''));
+
+  start(): void {
+    const subject = this.#subject();
+    if (subject === null) return;
+    this.name = subject.name;
+    this.category = subject.category;
+    this.note = subject.note;
+    this.#error = null;
+    this.#open = true;
+  }
+
+  cancel(): void {
+    this.#open = false;
+    this.#error = null;
+  }
+
+  async submit(): Promise<void> {
+    const subject = this.#subject();
+    if (subject === null || this.nameError !== null || this.categoryError !== null || this.#saving) return;
+    const update: SubjectUpdate = { id: subject.id };
+    if (this.name.trim() !== subject.name) update.name = this.name.trim();
+    if (this.category.trim() !== subject.category) update.category = this.category.trim();
+    if (this.note.trim() !== subject.note) update.note = this.note.trim();
+    this.#saving = true;
+    this.#error = null;
+    try {
+      if (Object.keys(update).length > 1) await this.#save(update);
+      this.#open = false;
+    } catch (error) {
+      this.#error = toStudioError(error);
+    } finally {
+      this.#saving = false;
+    }
+  }
+}
+
 /**
  * The Subjects screen's working state: the subject that is open, its uploads, weights and embeddings
  * job, and the undo window after a deletion. The list itself lives in LibraryState.
@@ -146,9 +218,10 @@ export class SubjectsState {
   #uploads = $state.raw<readonly UploadItem[]>([]);
   #uploading = $state(false);
   #uploadKey = 0;
-  #weights = $state<Record<number, number>>({});
-  #weightTimer: ReturnType<typeof setTimeout> | null = null;
-  #weightError = $state.raw<StudioError | null>(null);
+  readonly weights: PhotoWeights;
+  readonly edit: SubjectEditForm;
+  #confirmRemoval = $state<number | null>(null);
+  #removing = $state(false);
   #embeddingJobs = $state<Record<number, string>>({});
   #embeddingError = $state.raw<StudioError | null>(null);
   #embeddingStarting = $state(false);
@@ -162,6 +235,10 @@ export class SubjectsState {
     this.#library = library;
     this.#jobs = jobs;
     this.form = new NewSubjectForm((name, category, note) => this.#createSubject(name, category, note));
+    this.weights = new PhotoWeights(bridge, () => this.#detail, (saved) => {
+      if (this.#openId === saved.id) this.#detail = saved;
+    });
+    this.edit = new SubjectEditForm(() => this.#detail, (update) => this.#saveEdit(update));
   }
 
   get openId(): number | null {
@@ -185,8 +262,13 @@ export class SubjectsState {
     return this.#uploading;
   }
 
-  get weightError(): StudioError | null {
-    return this.#weightError;
+  /** The photo whose removal waits for a second click. */
+  get confirmRemoval(): number | null {
+    return this.#confirmRemoval;
+  }
+
+  get removing(): boolean {
+    return this.#removing;
   }
 
   get pendingUndo(): PendingUndo | null {
@@ -232,17 +314,14 @@ export class SubjectsState {
     this.#embeddingStarting || (this.embeddingsJob !== null && isActive(this.embeddingsJob)),
   );
 
-  weightOf(photo: SubjectPhoto): number {
-    return this.#weights[photo.id] ?? photo.weight;
-  }
-
   async open(id: number): Promise<void> {
     if (this.#openId !== id) {
       this.#detail = null;
       this.#uploads = [];
-      this.#weights = {};
+      this.weights.reset();
+      this.edit.cancel();
+      this.#confirmRemoval = null;
       this.#embeddingError = null;
-      this.#weightError = null;
     }
     this.#openId = id;
     await this.#reloadDetail();
@@ -258,7 +337,9 @@ export class SubjectsState {
     this.#openId = null;
     this.#detail = null;
     this.#uploads = [];
-    this.#weights = {};
+    this.weights.reset();
+    this.edit.cancel();
+    this.#confirmRemoval = null;
   }
 
   /** Reads and uploads the files one by one, then computes embeddings if any photo was added. */
@@ -315,16 +396,6 @@ export class SubjectsState {
     this.#uploads = this.#uploads.filter((item) => item.key !== key);
   }
 
-  /** Moves a weight slider; the weights are saved shortly after the last move. */
-  setWeight(photoId: number, weight: number): void {
-    this.#weights[photoId] = weight;
-    if (this.#weightTimer !== null) clearTimeout(this.#weightTimer);
-    this.#weightTimer = setTimeout(() => {
-      this.#weightTimer = null;
-      void this.#saveWeights();
-    }, WEIGHT_SAVE_DEBOUNCE_MS);
-  }
-
   async computeEmbeddings(): Promise<void> {
     const subject = this.#detail;
     const model = this.model;
@@ -345,12 +416,34 @@ export class SubjectsState {
     }
   }
 
+  /** Asks for a second click before a photo (and its file) is removed for good. */
+  askToRemove(photoId: number | null): void {
+    this.#confirmRemoval = photoId;
+  }
+
   async removePhoto(photoId: number): Promise<void> {
     const subject = this.#detail;
-    if (subject === null) return;
+    if (subject === null || this.#removing) return;
     this.#actionError = null;
+    this.#removing = true;
     try {
       this.#detail = await this.#bridge.removePhotos({ subjectId: subject.id, photoIds: [photoId] });
+      this.#confirmRemoval = null;
+      void this.#library.subjects.load();
+    } catch (error) {
+      this.#actionError = toStudioError(error);
+    } finally {
+      this.#removing = false;
+    }
+  }
+
+  /** Makes the photo the subject's cover in the list. */
+  async setCover(photoId: number): Promise<void> {
+    const subject = this.#detail;
+    if (subject === null || subject.coverPhotoId === photoId) return;
+    this.#actionError = null;
+    try {
+      this.#detail = await this.#bridge.updateSubject({ id: subject.id, coverPhotoId: photoId });
       void this.#library.subjects.load();
     } catch (error) {
       this.#actionError = toStudioError(error);
@@ -401,7 +494,7 @@ export class SubjectsState {
     });
     return () => {
       stop();
-      if (this.#weightTimer !== null) clearTimeout(this.#weightTimer);
+      this.weights.reset();
       this.#clearUndo();
     };
   }
@@ -413,7 +506,16 @@ export class SubjectsState {
     this.#openId = subject.id;
     this.#detail = subject;
     this.#uploads = [];
-    this.#weights = {};
+    this.weights.reset();
+  }
+
+  /** Saves an edit; a new category word means new embeddings (they are keyed by it), so they are computed at once. */
+  async #saveEdit(update: SubjectUpdate): Promise<void> {
+    const before = this.#detail;
+    const saved = await this.#bridge.updateSubject(update);
+    if (this.#openId === saved.id) this.#detail = saved;
+    void this.#library.subjects.load();
+    if (before !== null && saved.category !== before.category && saved.photos.length > 0 && this.#openId === saved.id) await this.computeEmbeddings();
   }
 
   async #reloadDetail(): Promise<void> {
@@ -426,19 +528,6 @@ export class SubjectsState {
       this.#detailError = null;
     } catch (error) {
       if (this.#openId === id) this.#detailError = toStudioError(error);
-    }
-  }
-
-  async #saveWeights(): Promise<void> {
-    const subject = this.#detail;
-    if (subject === null) return;
-    const weights = subject.photos.map((photo) => ({ photoId: photo.id, weight: this.weightOf(photo) }));
-    this.#weightError = null;
-    try {
-      const saved = await this.#bridge.setPhotoWeights({ subjectId: subject.id, weights });
-      if (this.#openId === saved.id) this.#detail = saved;
-    } catch (error) {
-      this.#weightError = toStudioError(error);
     }
   }
 

@@ -1,0 +1,71 @@
+/**
+ * A recipe back into what `generate` runs: the one conversion every reproduction uses (CLI `reproduce`,
+ * reproducing from the gallery). Files are named by hash only, so each is found in the library or given
+ * by the user (and checked); a library subject's embedding is computed again from its photos, weights
+ * and mix through `recipeSubjectEmbedding`, the same code the generation job used.
+ */
+import type { Database } from 'better-sqlite3';
+import type { EngineContext } from '../engine/pipelines/engine-context';
+import type { GenerateRequest } from '../engine/pipelines/generate';
+import type { ModelFolder } from '../models/model-folder';
+import { engineEmbedder } from '../library/subject-embeddings';
+import { recipeSubjectEmbedding } from '../library/subject-recipe';
+import { recipeToGenerateRequest, type Recipe } from './recipe';
+import { findLibraryPhoto, sha256OfFile } from './recipe-files';
+
+export interface RecipeRunSources {
+  /** The library that may hold the recipe's photos and control image (by hash). */
+  db: Database;
+  dataDir: string;
+  /** A reference photo the user gives (zero-shot recipes); must have the recipe's hash. */
+  reference?: string;
+  /** A control image the user gives; must have the recipe's hash. */
+  control?: string;
+}
+
+/** Why a file a recipe needs cannot be used, written for the user. */
+export class RecipeFileError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RecipeFileError';
+  }
+}
+
+/** A file the recipe names by hash: the one given (checked) or the library's copy. */
+export function locateRecipeFile(sources: RecipeRunSources, sha256: string, given: string | undefined, what: string, flag: string): string {
+  if (given !== undefined) {
+    const actual = sha256OfFile(given);
+    if (actual !== sha256) throw new RecipeFileError(`${given} is not the ${what} this recipe used (its sha256 is ${actual}, the recipe's is ${sha256}): give the original file with ${flag}.`);
+    return given;
+  }
+  const found = findLibraryPhoto(sources.db, sources.dataDir, sha256);
+  if (found === null) throw new RecipeFileError(`the ${what} of this recipe (sha256 ${sha256}) is not in the library at ${sources.dataDir}: give the file with ${flag}.`);
+  return found;
+}
+
+/**
+ * The generate request that runs `recipe` again on `context` (whose device should be the resolved one,
+ * so the embeddings run where the denoising does). Every file is located before any computation starts.
+ */
+export async function recipeGenerateRequest(context: EngineContext, model: ModelFolder, recipe: Recipe, sources: RecipeRunSources): Promise<GenerateRequest> {
+  const control = recipe.control ? locateRecipeFile(sources, recipe.control.sha256, sources.control, 'control image', '--control') : undefined;
+  const controlInput = control !== undefined ? { control: { path: control } } : {};
+  const subject = recipe.subject;
+  if ('reference' in subject) {
+    const reference = locateRecipeFile(sources, subject.reference.sha256, sources.reference, 'subject photo', '--reference');
+    return recipeToGenerateRequest(recipe, { model, subject: { image: { path: reference }, category: subject.category }, ...controlInput });
+  }
+  const paths = new Map<string, string>();
+  for (const part of [subject, ...(recipe.mix ? [recipe.mix.subject] : [])]) {
+    for (const { sha256 } of part.photos) {
+      const found = findLibraryPhoto(sources.db, sources.dataDir, sha256);
+      if (found === null) {
+        throw new RecipeFileError(`a photo of ${part.name ?? `the ${part.category}`} (sha256 ${sha256}) is not in the library at ${sources.dataDir}: add it to a subject there, then reproduce again.`);
+      }
+      paths.set(sha256, found);
+    }
+  }
+  const embed = engineEmbedder(context, model);
+  const embedding = await recipeSubjectEmbedding({ subject, mix: recipe.mix }, (sha256, category) => embed({ path: paths.get(sha256)!, sha256 }, category));
+  return recipeToGenerateRequest(recipe, { model, subject: { embedding }, ...controlInput });
+}
