@@ -69,8 +69,8 @@ afterAll(async () => {
 const tiles = () => page.locator('[data-testid^="gallery-item-"]');
 
 /** Drops a file on the gallery the way a file manager does: a DataTransfer holding a File. */
-async function dropFile(bytes: Buffer, name: string): Promise<void> {
-  await page.getByTestId('gallery-drop').evaluate(
+async function dropFile(bytes: Buffer, name: string, target = 'gallery-drop'): Promise<void> {
+  await page.getByTestId(target).evaluate(
     (zone, { base64, fileName }) => {
       const data = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
       const transfer = new DataTransfer();
@@ -186,6 +186,15 @@ describe('the gallery', () => {
     await expect.poll(() => page.getByTestId('view-generate').isVisible()).toBe(true);
     expect(await page.getByTestId('generate-seed').inputValue()).toBe(SEED);
     expect(await page.getByTestId('generate-prompt').inputValue()).toBe('on the beach at sunset');
+  });
+
+  it('takes a PNG dropped anywhere in the app (here on Generate) to the Gallery with its recipe', async () => {
+    await page.getByTestId('nav-generate').click();
+    await expect.poll(() => page.getByTestId('view-generate').isVisible()).toBe(true);
+    await dropFile(readFileSync(exported), 'dropped-on-generate.png', 'view-generate');
+    await expect.poll(() => page.getByTestId('view-gallery').isVisible(), { timeout: 30_000 }).toBe(true);
+    await expect.poll(() => page.getByTestId('dropped-recipe').isVisible(), { timeout: 30_000 }).toBe(true);
+    expect(await page.getByTestId('dropped-seed').innerText()).toContain(SEED);
   });
 
   it('opens a result in Edit, with the note that brushing comes with masked editing', async () => {
