@@ -178,6 +178,8 @@ describe('the gallery', () => {
     expect(await panel.innerText()).toContain('on the beach at sunset');
     await session.shoot('dropped');
 
+    // A fresh panel: the earlier reproduction's result is not shown for this PNG.
+    expect(await page.getByTestId('reproduce-result').count()).toBe(0);
     await page.getByTestId('dropped-reproduce').click();
     await expect.poll(() => page.getByTestId('reproduce-result').isVisible(), { timeout: JOB_TIMEOUT }).toBe(true);
     expect(await page.getByTestId('reproduce-result').innerText()).toContain('Identical pixels');

@@ -59,8 +59,12 @@ async function expectEmbeddingsDone(): Promise<string> {
   return text;
 }
 
-async function expectJobDone(): Promise<void> {
+/** Clicks Generate and waits for that job (not the panel's previous one) to end, expecting it done. */
+async function generateAndExpectDone(): Promise<void> {
   const panel = page.getByTestId('generate-progress');
+  const previous = await panel.getAttribute('data-job');
+  await page.getByTestId('generate-start').click();
+  await expect.poll(() => panel.getAttribute('data-job'), { timeout: JOB_TIMEOUT }).not.toBe(previous);
   await expect.poll(() => panel.getAttribute('data-state'), { timeout: JOB_TIMEOUT }).toMatch(/^(done|failed|cancelled)$/);
   expect(await panel.getAttribute('data-state'), await panel.innerText()).toBe('done');
 }
@@ -128,8 +132,7 @@ describe('editing subjects, batches and mixes', () => {
     await page.getByTestId('generate-seed').fill('1000');
     await page.getByTestId('generate-batch').selectOption('2');
     expect(await page.getByTestId('generate-start').innerText()).toContain('Generate 2');
-    await page.getByTestId('generate-start').click();
-    await expectJobDone();
+    await generateAndExpectDone();
     await expect.poll(() => page.locator('[data-testid^="generate-result-"]').count(), { timeout: 30_000 }).toBe(2);
     expect(generations().map((g) => g.seed).sort()).toEqual(['1000', '1001']);
     await session.shoot('batch-done');
@@ -142,8 +145,7 @@ describe('editing subjects, batches and mixes', () => {
     await page.getByTestId('generate-mix-ratio').fill('0.7');
     await expect.poll(() => page.getByTestId('generate-mix-share').innerText()).toBe('70%');
     await session.shoot('mix');
-    await page.getByTestId('generate-start').click();
-    await expectJobDone();
+    await generateAndExpectDone();
     await expect.poll(() => generations().length, { timeout: 30_000 }).toBe(3);
     const [mixed] = generations();
     expect(mixed!.recipe).toMatchObject({

@@ -20,10 +20,19 @@ const measured = (loads: GalleryPaint[], loadAverage = { before: 0.5, after: 0.7
   fillMs: 4200,
   chromium: '156.0',
   loads,
+  viewSwitchesMs: [],
   loadAverage,
 });
 
 describe('gallery first-paint figures', () => {
+  it('reports the in-app switch to the Gallery with its own verdict, and nothing when none was measured', () => {
+    const switched = { ...measured([load(600)]), viewSwitchesMs: [120, 400, 90] } as GalleryBenchResult;
+    expect(galleryFigures(switched)).toMatchObject({ goalMet: false, medianViewSwitchMs: 120, viewSwitchGoalMet: true });
+    expect(formatGallery(switched).join('\n')).toMatch(/sidebar → Gallery → first thumbnail 120 ms median of 3 \(goal met\)/);
+    expect(galleryFigures(measured([load(200)]))).toMatchObject({ medianViewSwitchMs: null, viewSwitchGoalMet: null });
+    expect(formatGallery(measured([load(200)])).join('\n')).not.toMatch(/sidebar/);
+  });
+
   it('takes medians over the loads and judges the median against the goal', () => {
     expect(median([5, 1, 3])).toBe(3);
     expect(median([4, 1, 3, 2])).toBe(2.5);
@@ -37,6 +46,8 @@ describe('gallery first-paint figures', () => {
       medianThumbnailRequestMs: 200,
       medianThumbnailResponseMs: 240,
       goalMet: true,
+      medianViewSwitchMs: null,
+      viewSwitchGoalMet: null,
     });
     // Exactly the goal is not under it.
     expect(galleryFigures(measured([load(300)]))?.goalMet).toBe(false);

@@ -62,6 +62,13 @@ interface PaintMarks {
   domContentLoadedMs: number | null;
 }
 
+/** The little of the DOM the in-page functions below use (this code is type-checked without the DOM). */
+type PageGlobals = {
+  document: { querySelector(selector: string): { click(): void; complete?: boolean; naturalWidth?: number } | null };
+  requestAnimationFrame(callback: () => void): number;
+  performance: { now(): number };
+};
+
 /** How the page's global holding the probe's marks is typed here (the page functions below are serialised, so they inline it). */
 type ProbeGlobal = { __galleryPaint?: PaintMarks };
 
@@ -126,7 +133,14 @@ export async function benchGallery(options: GalleryBenchOptions): Promise<Galler
         };
         if (i > 0) loads.push(paint);
       }
-      return { ...base, skipped: null, fillMs, chromium: browser.version(), loads, loadAverage: { before: loadBefore, after: loadavg()[0]!, cores: cpus().length } };
+      say(`gallery: ${options.loads} switches to the Gallery from a freshly loaded Subjects view…`);
+      // Cold: no HTTP cache, and a new document each time, so no thumbnail is already decoded.
+      const cdp = await page.context().newCDPSession(page);
+      await cdp.send('Network.enable');
+      await cdp.send('Network.setCacheDisabled', { cacheDisabled: true });
+      const viewSwitchesMs: number[] = [];
+      for (let i = 0; i < options.loads; i++) viewSwitchesMs.push(await switchToGallery(page, origin));
+      return { ...base, skipped: null, fillMs, chromium: browser.version(), loads, viewSwitchesMs, loadAverage: { before: loadBefore, after: loadavg()[0]!, cores: cpus().length } };
     } finally {
       await browser.close();
       await server.close();
@@ -135,6 +149,34 @@ export async function benchGallery(options: GalleryBenchOptions): Promise<Galler
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Loads the app on its Subjects view and lets it settle, then clicks Gallery in the sidebar and
+ * measures, in the page, the time until the grid's first thumbnail has decoded.
+ */
+async function switchToGallery(page: import('playwright-core').Page, origin: string): Promise<number> {
+  await page.goto('about:blank');
+  await page.goto(`${origin}/#/subjects`);
+  await page.getByTestId('view-subjects').waitFor();
+  await page.waitForLoadState('networkidle');
+  // A function, not a string: the app's CSP forbids eval. It runs in the page.
+  return page.evaluate(
+    ({ nav, thumbnail }) =>
+      new Promise<number>((resolve) => {
+        const page = globalThis as unknown as PageGlobals;
+        // page.performance, not performance: the bundler renames this module's perf_hooks import.
+        const started = page.performance.now();
+        page.document.querySelector(nav)?.click();
+        const frame = (): void => {
+          const img = page.document.querySelector(thumbnail);
+          if (img?.complete && (img.naturalWidth ?? 0) > 0) resolve(page.performance.now() - started);
+          else page.requestAnimationFrame(frame);
+        };
+        page.requestAnimationFrame(frame);
+      }),
+    { nav: '[data-testid="nav-gallery"]', thumbnail: THUMBNAIL },
+  );
 }
 
 /** `count` generations of one subject, a minute apart, each with its own small PNG (distinct bytes, distinct files). */
