@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import type { GenerationDetail, GenerationSummary, JobSummary, RecipeReading, Reproduction, StudioCallOutcome, SubjectDetail } from '../../main/api/contract';
+import type { GenerationDetail, GenerationSummary, JobSummary, RecipeReading, Reproduction, SubjectDetail } from '../../main/api/contract';
 import { dispatchCall } from '../../main/api/dispatch';
 import { openStudio, type Studio } from '../../main/api/studio';
 import { GenerationsStore } from '../../main/gallery/generations-store';
@@ -17,6 +17,7 @@ import type { Recipe } from '../../main/gallery/recipe';
 import { REPO_ROOT } from '../helpers/built-app';
 import { makeTempDir } from '../helpers/temp-dir';
 import { bundleWorkerForTest } from '../helpers/worker-bundle';
+import { callStudio, refusal, whenJobFinished } from '../helpers/studio-calls';
 
 let dir: ReturnType<typeof makeTempDir>;
 let bundle: Awaited<ReturnType<typeof bundleWorkerForTest>>;
@@ -25,31 +26,9 @@ let subject: SubjectDetail;
 let original: GenerationDetail;
 const jobEvents: JobSummary[] = [];
 
-async function call<T>(method: string, ...args: unknown[]): Promise<T> {
-  const outcome = await dispatchCall(studio.api, method, args);
-  if (!outcome.ok) throw new Error(`${method} failed: ${outcome.error.code}: ${outcome.error.message}`);
-  return outcome.value as T;
-}
+const call = <T>(method: string, ...args: unknown[]): Promise<T> => callStudio<T>(studio, method, ...args);
 
-function refusal(outcome: StudioCallOutcome): { code: string; message: string } {
-  expect(outcome.ok).toBe(false);
-  return outcome.ok ? { code: '', message: '' } : outcome.error;
-}
-
-function whenFinished(jobId: string, timeoutMs = 120_000): Promise<JobSummary> {
-  return new Promise((resolve, reject) => {
-    const finished = (job: JobSummary) => job.id === jobId && ['done', 'failed', 'cancelled'].includes(job.state);
-    const seen = jobEvents.find(finished);
-    if (seen) return resolve(seen);
-    const timer = setTimeout(() => reject(new Error(`job ${jobId} did not finish in ${timeoutMs} ms`)), timeoutMs);
-    const stop = studio.onEvent((event, payload) => {
-      if (event !== 'jobChanged' || !finished(payload as JobSummary)) return;
-      clearTimeout(timer);
-      stop();
-      resolve(payload as JobSummary);
-    });
-  });
-}
+const whenFinished = (jobId: string, timeoutMs = 120_000): Promise<JobSummary> => whenJobFinished(studio, jobEvents, jobId, timeoutMs);
 
 const photo = (file: string) => readFileSync(join(REPO_ROOT, 'test/fixtures/dreambench/dog', file)).toString('base64');
 const pngOf = (detail: { imagePath: string }) => readFileSync(join(dir.path, detail.imagePath));

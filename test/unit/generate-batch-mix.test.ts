@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { GenerationDetail, GenerationSummary, JobSummary, ModelSummary, PhotoUploadResult, StudioCallOutcome, StudioEvents, SubjectDetail } from '../../main/api/contract';
+import type { GenerationDetail, GenerationSummary, JobSummary, ModelSummary, PhotoUploadResult, StudioEvents, SubjectDetail } from '../../main/api/contract';
 import { dispatchCall } from '../../main/api/dispatch';
 import { batchSeeds } from '../../main/api/generation-job';
 import { openStudio, type Studio } from '../../main/api/studio';
@@ -24,6 +24,7 @@ import { REPO_ROOT } from '../helpers/built-app';
 import { listFilesUnder } from '../helpers/list-files';
 import { makeTempDir } from '../helpers/temp-dir';
 import { bundleWorkerForTest } from '../helpers/worker-bundle';
+import { callStudio, refusal, whenJobFinished } from '../helpers/studio-calls';
 
 let dir: ReturnType<typeof makeTempDir>;
 let bundle: Awaited<ReturnType<typeof bundleWorkerForTest>>;
@@ -59,16 +60,7 @@ afterAll(async () => {
   bundle?.remove();
 });
 
-async function call<T>(method: string, ...args: unknown[]): Promise<T> {
-  const outcome = await dispatchCall(studio.api, method, args);
-  if (!outcome.ok) throw new Error(`${method} failed: ${outcome.error.code}: ${outcome.error.message}`);
-  return outcome.value as T;
-}
-
-function refusal(outcome: StudioCallOutcome): { code: string; message: string } {
-  expect(outcome.ok).toBe(false);
-  return outcome.ok ? { code: '', message: '' } : outcome.error;
-}
+const call = <T>(method: string, ...args: unknown[]): Promise<T> => callStudio<T>(studio, method, ...args);
 
 async function subjectWith(name: string, category: string, files: string[]): Promise<SubjectDetail> {
   let subject = await call<SubjectDetail>('createSubject', { name, category });
@@ -80,20 +72,7 @@ async function subjectWith(name: string, category: string, files: string[]): Pro
   return subject;
 }
 
-function whenFinished(jobId: string, timeoutMs = 120_000): Promise<JobSummary> {
-  return new Promise((resolve, reject) => {
-    const finished = (job: JobSummary) => job.id === jobId && (job.state === 'done' || job.state === 'failed' || job.state === 'cancelled');
-    const seen = jobEvents.find(finished);
-    if (seen) return resolve(seen);
-    const timer = setTimeout(() => reject(new Error(`job ${jobId} did not finish in ${timeoutMs} ms`)), timeoutMs);
-    const stop = studio.onEvent((event, payload) => {
-      if (event !== 'jobChanged' || !finished(payload as JobSummary)) return;
-      clearTimeout(timer);
-      stop();
-      resolve(payload as JobSummary);
-    });
-  });
-}
+const whenFinished = (jobId: string, timeoutMs = 120_000): Promise<JobSummary> => whenJobFinished(studio, jobEvents, jobId, timeoutMs);
 
 async function generateDone(request: Record<string, unknown>): Promise<JobSummary> {
   const job = await call<{ id: string }>('startGeneration', { prompt: 'on the beach', steps: 2, width: 64, height: 64, ...request });

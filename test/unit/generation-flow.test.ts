@@ -6,13 +6,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { GenerationDetail, JobSummary, ModelSummary, PhotoUploadResult, StudioCallOutcome, StudioEvents, SubjectDetail } from '../../main/api/contract';
+import type { GenerationDetail, JobSummary, ModelSummary, PhotoUploadResult, StudioEvents, SubjectDetail } from '../../main/api/contract';
 import { dispatchCall } from '../../main/api/dispatch';
 import { openStudio, type Studio } from '../../main/api/studio';
 import { REPO_ROOT } from '../helpers/built-app';
 import { listFilesUnder } from '../helpers/list-files';
 import { makeTempDir } from '../helpers/temp-dir';
 import { bundleWorkerForTest } from '../helpers/worker-bundle';
+import { callStudio, refusal, whenJobFinished } from '../helpers/studio-calls';
 
 let dir: ReturnType<typeof makeTempDir>;
 let bundle: Awaited<ReturnType<typeof bundleWorkerForTest>>;
@@ -36,32 +37,9 @@ afterAll(async () => {
   bundle?.remove();
 });
 
-async function call<T>(method: string, ...args: unknown[]): Promise<T> {
-  const outcome = await dispatchCall(studio.api, method, args);
-  if (!outcome.ok) throw new Error(`${method} failed: ${outcome.error.code}: ${outcome.error.message}`);
-  return outcome.value as T;
-}
+const call = <T>(method: string, ...args: unknown[]): Promise<T> => callStudio<T>(studio, method, ...args);
 
-function refusal(outcome: StudioCallOutcome): { code: string; message: string } {
-  expect(outcome.ok).toBe(false);
-  return outcome.ok ? { code: '', message: '' } : outcome.error;
-}
-
-/** Resolves with the job's final summary once it reaches a finished state. */
-function whenFinished(jobId: string, timeoutMs = 120_000): Promise<JobSummary> {
-  return new Promise((resolve, reject) => {
-    const finished = (job: JobSummary) => job.id === jobId && (job.state === 'done' || job.state === 'failed' || job.state === 'cancelled');
-    const seen = jobEvents.find(finished);
-    if (seen) return resolve(seen);
-    const timer = setTimeout(() => reject(new Error(`job ${jobId} did not finish in ${timeoutMs} ms`)), timeoutMs);
-    const stop = studio.onEvent((event, payload) => {
-      if (event !== 'jobChanged' || !finished(payload as JobSummary)) return;
-      clearTimeout(timer);
-      stop();
-      resolve(payload as JobSummary);
-    });
-  });
-}
+const whenFinished = (jobId: string, timeoutMs = 120_000): Promise<JobSummary> => whenJobFinished(studio, jobEvents, jobId, timeoutMs);
 
 const photo = (file: string) => readFileSync(join(REPO_ROOT, 'test/fixtures/dreambench/dog', file)).toString('base64');
 const resultFiles = () => listFilesUnder(join(dir.path, 'results'));

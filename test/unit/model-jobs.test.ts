@@ -7,13 +7,14 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { cpSync, existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { JobSummary, ModelDownloadInfo, ModelSummary, StudioCallOutcome } from '../../main/api/contract';
+import type { JobSummary, ModelDownloadInfo, ModelSummary } from '../../main/api/contract';
 import { dispatchCall } from '../../main/api/dispatch';
 import { openStudio, type Studio } from '../../main/api/studio';
 import { downloadFolderOf } from '../../main/api/model-jobs';
 import { REPO_ROOT } from '../helpers/built-app';
 import { filesOfFolder, startFakeHub, type FakeHub } from '../helpers/fake-hub';
 import { makeTempDir } from '../helpers/temp-dir';
+import { callStudio, refusal, whenJobFinished } from '../helpers/studio-calls';
 
 const REPO = 'Salesforce/blipdiffusion';
 const DEMO = join(REPO_ROOT, 'resources/demo-model/tiny-blipdiffusion-controlnet');
@@ -48,31 +49,9 @@ afterEach(async () => {
   data?.remove();
 });
 
-async function call<T>(method: string, ...args: unknown[]): Promise<T> {
-  const outcome = await dispatchCall(studio.api, method, args);
-  if (!outcome.ok) throw new Error(`${method} failed: ${outcome.error.code}: ${outcome.error.message}`);
-  return outcome.value as T;
-}
+const call = <T>(method: string, ...args: unknown[]): Promise<T> => callStudio<T>(studio, method, ...args);
 
-function refusal(outcome: StudioCallOutcome): { code: string; message: string } {
-  expect(outcome.ok).toBe(false);
-  return outcome.ok ? { code: '', message: '' } : outcome.error;
-}
-
-function whenFinished(jobId: string, timeoutMs = 60_000): Promise<JobSummary> {
-  const finished = (job: JobSummary) => job.id === jobId && (job.state === 'done' || job.state === 'failed' || job.state === 'cancelled');
-  return new Promise((resolve, reject) => {
-    const seen = jobEvents.find(finished);
-    if (seen) return resolve(seen);
-    const timer = setTimeout(() => reject(new Error(`job ${jobId} did not finish in ${timeoutMs} ms`)), timeoutMs);
-    const stop = studio.onEvent((event, payload) => {
-      if (event !== 'jobChanged' || !finished(payload as JobSummary)) return;
-      clearTimeout(timer);
-      stop();
-      resolve(payload as JobSummary);
-    });
-  });
-}
+const whenFinished = (jobId: string, timeoutMs = 60_000): Promise<JobSummary> => whenJobFinished(studio, jobEvents, jobId, timeoutMs);
 
 async function download(): Promise<JobSummary> {
   const { id } = await call<{ id: string }>('downloadModel', { repo: REPO });
