@@ -171,6 +171,11 @@ describe('editing subjects, batches and mixes', () => {
     const [mixed] = generations();
     await page.getByTestId('nav-gallery').click();
     await page.getByTestId(`gallery-item-${mixed!.id}`).click();
+    // The detail shows the whole recipe: the photos by hash with their weights, and the mix.
+    await expect.poll(() => page.getByTestId('recipe-mix').innerText()).toMatch(/Mittens · cat, 30 %/);
+    const photos = await page.getByTestId('recipe-photos').innerText();
+    expect(photos.match(/[0-9a-f]{12}… ×[\d.]+/g)).toHaveLength(2);
+    expect(await page.getByTestId('recipe-mixPhotos').innerText()).toMatch(/Its photos\s+[0-9a-f]{12}… ×[\d.]+/);
     await page.getByTestId('gallery-reuse').click();
     await expect.poll(() => page.getByTestId('generate-prompt').isVisible()).toBe(true);
     expect(await page.getByTestId('generate-target').inputValue()).toBe('puppy');

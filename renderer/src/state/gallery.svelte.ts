@@ -36,8 +36,7 @@ function formatMs(value: unknown): string | null {
 }
 
 /** The recipe as labelled rows; fields the recipe lacks are left out. The recipe is untrusted JSON. */
-export function recipeRows(detail: GenerationDetail, subjectName: string | null): RecipeRow[] {
-  const recipe = detail.recipe;
+export function recipeRows(recipe: Record<string, unknown>, subjectName: string | null): RecipeRow[] {
   const model = record(recipe['model']);
   const subject = record(recipe['subject']);
   const photos = subject?.['photos'];
@@ -45,13 +44,13 @@ export function recipeRows(detail: GenerationDetail, subjectName: string | null)
     .filter((part): part is string => part !== null && part !== '')
     .join(' · ');
   const rows: (RecipeRow | null)[] = [
-    row('prompt', 'Prompt', text(recipe['prompt']) ?? detail.prompt),
+    row('prompt', 'Prompt', text(recipe['prompt'])),
     row('negative', 'Negative prompt', text(recipe['negativePrompt']) || '—'),
-    row('seed', 'Seed', text(recipe['seed']) ?? detail.seed, true),
+    row('seed', 'Seed', text(recipe['seed']), true),
     row('steps', 'Steps', text(recipe['steps'])),
     row('scheduler', 'Scheduler', schedulerLabel(recipe['scheduler'])),
     row('guidance', 'Guidance', text(recipe['guidanceScale'])),
-    row('size', 'Size', `${text(recipe['width']) ?? detail.width} × ${text(recipe['height']) ?? detail.height}`),
+    row('size', 'Size', `${text(recipe['width']) ?? '?'} × ${text(recipe['height']) ?? '?'}`),
     row('model', 'Model', text(model?.['name'])),
     row('hash', 'Model hash', text(model?.['hash']), true),
     row(
@@ -59,11 +58,38 @@ export function recipeRows(detail: GenerationDetail, subjectName: string | null)
       'Subject',
       subjectLabel === '' ? null : Array.isArray(photos) ? `${subjectLabel} (${photos.length} photos)` : subjectLabel,
     ),
+    row('photos', 'Photos', photoList(subject), true),
+    row('mix', 'Mixed with', mixLabel(record(recipe['mix']))),
+    row('mixPhotos', 'Its photos', photoList(record(record(recipe['mix'])?.['subject'])), true),
     row('device', 'Device', text(recipe['device'])),
     row('app', 'App version', text(recipe['appVersion'])),
     row('duration', 'Duration', formatMs(recipe['durationMs'])),
   ];
   return rows.filter((entry): entry is RecipeRow => entry !== null);
+}
+
+/** "3f2a91c0… ×1, 9bc1d2e3… ×0.5": each photo's hash (short) and its weight; or the reference photo's hash. */
+function photoList(subject: Record<string, unknown> | null): string | null {
+  const reference = text(record(subject?.['reference'])?.['sha256']);
+  if (reference !== null) return `${reference.slice(0, 12)}… (reference photo)`;
+  const photos = subject?.['photos'];
+  if (!Array.isArray(photos) || photos.length === 0) return null;
+  return photos
+    .map((photo: unknown) => {
+      const entry = record(photo);
+      return `${(text(entry?.['sha256']) ?? '?').slice(0, 12)}… ×${text(entry?.['weight']) ?? '?'}`;
+    })
+    .join(', ');
+}
+
+/** "Mittens · cat, 30 %": the subject mixed in and its share (1 − ratio). */
+function mixLabel(mix: Record<string, unknown> | null): string | null {
+  if (mix === null) return null;
+  const subject = record(mix['subject']);
+  const ratio = mix['ratio'];
+  const name = [text(subject?.['name']), text(subject?.['category'])].filter((part) => part !== null).join(' · ');
+  const share = typeof ratio === 'number' && Number.isFinite(ratio) ? `, ${Math.round((1 - ratio) * 100)} %` : '';
+  return `${name || 'another subject'}${share}`;
 }
 
 function row(key: string, label: string, value: string | null, mono = false): RecipeRow | null {
@@ -296,7 +322,7 @@ export class GalleryState {
     const detail = this.#detail;
     if (detail === null) return [];
     const subject = this.#library.subjects.value?.find((known) => known.id === detail.subjectId);
-    return recipeRows(detail, subject?.name ?? null);
+    return recipeRows(detail.recipe, subject?.name ?? null);
   });
 
   subjectName(id: number | null): string | null {
