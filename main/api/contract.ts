@@ -250,11 +250,16 @@ export const HUB_REPOS = ['Salesforce/blipdiffusion', 'Salesforce/blipdiffusion-
 
 /**
  * A model folder the user already has, to check and add. `folder` is an absolute path typed by the
- * user; main only ever reads it as a model folder (configs and weights through the strict readers) and
- * never serves files from it. (A native folder picker in Electron would fill the same field from main.)
+ * user or chosen in the desktop app's folder dialog (`pickModelFolder`); main only ever reads it as a
+ * model folder (configs and weights through the strict readers) and never serves files from it.
  */
 export interface ModelFolderRequest {
   folder: string;
+}
+
+/** The folder chosen in a native dialog, or null when the user cancelled it. */
+export interface FolderChoice {
+  folder: string | null;
 }
 
 export interface ModelDownloadRequest {
@@ -426,6 +431,8 @@ export interface StudioApi {
   listModels(): Promise<ModelSummary[]>;
   /** Checks a model folder the user has (converting `.bin` weights once) and adds it, as a job. */
   addModelFolder(request: ModelFolderRequest): Promise<JobRef>;
+  /** Opens the desktop app's native folder dialog (main shows it; the page never sees the file system). Refused in serve mode. */
+  pickModelFolder(): Promise<FolderChoice>;
   /** Downloads (or resumes) a hub repository into the data folder, then checks and adds it, as a job; cancelling the job pauses. */
   downloadModel(request: ModelDownloadRequest): Promise<JobRef>;
   /** Every downloadable repository and where its download stands (incomplete ones can be resumed). */
@@ -476,6 +483,7 @@ export const STUDIO_METHODS = [
   'getReproduction',
   'listModels',
   'addModelFolder',
+  'pickModelFolder',
   'downloadModel',
   'listModelDownloads',
   'removeModel',

@@ -213,6 +213,7 @@ export const argumentSchemas: { [M in StudioMethod]: z.ZodType<StudioArgs<M>> } 
   getReproduction: z.tuple([jobRefSchema]),
   listModels: none,
   addModelFolder: z.tuple([modelFolderRequestSchema]),
+  pickModelFolder: none,
   downloadModel: z.tuple([modelDownloadRequestSchema]),
   listModelDownloads: none,
   removeModel: z.tuple([modelRemovalSchema]),

@@ -19,6 +19,7 @@ import type {
   JobSummary,
   ModelDownloadRequest,
   ModelFolderRequest,
+  FolderChoice,
   ModelRemoval,
   RunMode,
   RuntimeCheckRequest,
@@ -67,6 +68,8 @@ export interface StudioOptions {
   workerFile?: string;
   /** The app's resources folder (the demo model lives there); found from this module when left out. */
   resourcesDir?: string;
+  /** A native folder dialog (the desktop app's); resolves with the chosen folder, or null when cancelled. */
+  chooseFolder?: (title: string) => Promise<string | null>;
 }
 
 export interface Studio {
@@ -385,6 +388,11 @@ class StudioService implements Studio {
       getReproduction: async ({ id }: JobRef) => this.#reproductions.get(id),
       listModels: async () => this.library.listModels(),
       addModelFolder: async ({ folder }: ModelFolderRequest) => this.#models.adoptFolder(folder),
+      pickModelFolder: async (): Promise<FolderChoice> => {
+        const choose = this.options.chooseFolder;
+        if (!choose) throw new StudioError('unavailable', 'A folder dialog is only available in the desktop app: type the full path of the model folder instead.');
+        return { folder: await choose('Choose a model folder (the one with model_index.json)') };
+      },
       downloadModel: async ({ repo }: ModelDownloadRequest) => this.#models.download(repo),
       listModelDownloads: async () => this.#models.listDownloads(),
       removeModel: async (removal: ModelRemoval) => this.#models.remove(removal),

@@ -5,6 +5,7 @@
 import { app, dialog, session, type BrowserWindow } from 'electron';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { folderChooser } from './folder-dialog';
 import { openStudio, type Studio } from '../api/studio';
 import { hardenSession } from './hardening';
 import { serveStudioOverIpc } from './ipc';
@@ -78,9 +79,10 @@ function startStudioApp(): void {
       hardenSession(session.defaultSession);
       handleAppProtocol(RENDERER_DIR);
       handleDataFileProtocol(dataDir);
-      const opened = await openStudio({ dataDir, mode: 'electron', electronVersion: process.versions.electron });
+      const currentWindow = (): BrowserWindow | null => (window !== null && !window.isDestroyed() ? window : null);
+      const opened = await openStudio({ dataDir, mode: 'electron', electronVersion: process.versions.electron, chooseFolder: folderChooser(currentWindow) });
       studio = opened;
-      serveStudioOverIpc(opened, () => (window !== null && !window.isDestroyed() ? window : null));
+      serveStudioOverIpc(opened, currentWindow);
       showWindow();
     })
     .catch((error: unknown) => {

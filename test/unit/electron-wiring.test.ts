@@ -12,6 +12,7 @@ const electron = vi.hoisted(() => ({
   protocolHandlers: new Map<string, (request: Request) => Response | Promise<Response>>(),
   ipcHandlers: new Map<string, Handler>(),
   openExternal: vi.fn(async () => undefined),
+  showOpenDialog: vi.fn(async (..._args: unknown[]): Promise<{ canceled: boolean; filePaths: string[] }> => ({ canceled: true, filePaths: [] })),
 }));
 
 vi.mock('electron', () => ({
@@ -24,12 +25,14 @@ vi.mock('electron', () => ({
     removeHandler: (channel: string) => electron.ipcHandlers.delete(channel),
   },
   shell: { openExternal: electron.openExternal },
+  dialog: { showOpenDialog: electron.showOpenDialog },
 }));
 
 const { handleAppProtocol, handleDataFileProtocol } = await import('../../main/electron/protocols');
 const { serveStudioOverIpc } = await import('../../main/electron/ipc');
 const { guardContents, hardenSession } = await import('../../main/electron/hardening');
 const { RENDERER_CSP } = await import('../../main/security/csp');
+const { folderChooser } = await import('../../main/electron/folder-dialog');
 
 async function fetchFrom(scheme: string, url: string, method = 'GET'): Promise<Response> {
   const handler = electron.protocolHandlers.get(scheme);
@@ -200,5 +203,19 @@ describe('session and contents hardening', () => {
     const webview = { preventDefault: vi.fn() };
     listeners['will-attach-webview']?.(webview);
     expect(webview.preventDefault).toHaveBeenCalled();
+  });
+});
+
+describe('the model folder dialog', () => {
+  it('asks for a directory over the window and gives back the chosen path, or null when cancelled', async () => {
+    const window = { id: 1 };
+    const choose = folderChooser(() => window as never);
+    expect(await choose('Choose a model folder')).toBeNull();
+    expect(electron.showOpenDialog).toHaveBeenLastCalledWith(window, { title: 'Choose a model folder', properties: ['openDirectory'] });
+    electron.showOpenDialog.mockResolvedValueOnce({ canceled: false, filePaths: ['/models/blipdiffusion'] });
+    expect(await choose('Choose a model folder')).toBe('/models/blipdiffusion');
+    // Without a window (closed), the dialog still opens, unparented.
+    await folderChooser(() => null)('Choose');
+    expect(electron.showOpenDialog).toHaveBeenLastCalledWith({ title: 'Choose', properties: ['openDirectory'] });
   });
 });

@@ -210,56 +210,20 @@ describe('addModelFolder', () => {
   });
 });
 
-describe('removeModel', () => {
-  it('keeps the demo, keeps an adopted folder’s files, and deletes a download’s files when asked', async () => {
-    const demo = (await call<ModelSummary[]>('listModels')).find((m) => m.isDemo)!;
-    expect(refusal(await dispatchCall(studio.api, 'removeModel', [{ id: demo.id, deleteFiles: false }])).message).toMatch(/demo model/);
-
-    const adopted = join(data.path, 'mine', 'adopted');
-    cpSync(DEMO, adopted, { recursive: true });
-    cpSync(BERT, join(data.path, 'mine', 'bert-tiny-uncased'), { recursive: true });
-    expect((await whenFinished((await call<{ id: string }>('addModelFolder', { folder: adopted })).id)).state).toBe('done');
-    const adoptedModel = (await call<ModelSummary[]>('listModels')).find((m) => m.folder === adopted)!;
-    expect(refusal(await dispatchCall(studio.api, 'removeModel', [{ id: adoptedModel.id, deleteFiles: true }])).message).toMatch(/only deletes models it downloaded/);
-    await call('removeModel', { id: adoptedModel.id, deleteFiles: false });
-    expect(existsSync(join(adopted, 'model_index.json'))).toBe(true);
-
-    expect((await download()).state).toBe('done');
-    const downloaded = (await call<ModelSummary[]>('listModels')).find((m) => m.folder === target())!;
-    await call('removeModel', { id: downloaded.id, deleteFiles: true });
-    expect(existsSync(target())).toBe(false);
-    expect((await call<ModelSummary[]>('listModels')).map((m) => m.id)).toEqual([demo.id]);
-    expect((await downloadInfo()).state).toBe('none');
-  });
-});
-
-describe('payload validation', () => {
-  it.each([
-    ['downloadModel', { repo: 'someone/else' }, /repo/],
-    ['downloadModel', { repo: REPO, to: '/tmp' }, /to/],
-    ['addModelFolder', { folder: 'relative/model' }, /full path/],
-    ['addModelFolder', { folder: '' }, /path of the model folder/],
-    ['addModelFolder', { folder: '/tmp/a\0b' }, /NUL/],
-    ['removeModel', { id: 1 }, /deleteFiles/],
-    ['removeModel', { id: -1, deleteFiles: false }, /id/],
-    ['updateSettings', { hubUrl: 'ftp://mirror.example' }, /http:\/\/ or https:\/\//],
-    ['updateSettings', { hubUrl: 'javascript:alert(1)' }, /http:\/\/ or https:\/\//],
-    ['updateSettings', { hubUrl: 'not a url' }, /http:\/\/ or https:\/\//],
-  ])('%s(%j) is refused', async (method, payload, message) => {
-    const error = refusal(await dispatchCall(studio.api, method, [payload]));
-    expect(error.code).toBe('invalid-request');
-    expect(error.message).toMatch(message);
+describe('pickModelFolder', () => {
+  it('is refused outside the desktop app, saying to type the path', async () => {
+    const error = refusal(await dispatchCall(studio.api, 'pickModelFolder', []));
+    expect(error).toMatchObject({ code: 'unavailable', message: expect.stringMatching(/desktop app.*type the full path/) });
+    expect(refusal(await dispatchCall(studio.api, 'pickModelFolder', [{ folder: '/etc' }])).code).toBe('invalid-request');
   });
 
-  it('keeps a valid mirror URL and the default', async () => {
-    expect((await call<{ hubUrl: string }>('updateSettings', { hubUrl: 'https://hf-mirror.example/' })).hubUrl).toBe('https://hf-mirror.example/');
-    const fresh = makeTempDir('blip-model-jobs-default-');
-    const other = await openStudio({ dataDir: fresh.path, mode: 'cli' });
-    try {
-      expect((await other.api.getSettings()).hubUrl).toBe('https://huggingface.co');
-    } finally {
-      await other.close();
-      fresh.remove();
-    }
+  it('gives back what the desktop app’s dialog chose, and null when it was cancelled', async () => {
+    await studio.close();
+    const answers: (string | null)[] = ['/models/blipdiffusion', null];
+    const titles: string[] = [];
+    studio = await openStudio({ dataDir: data.path, mode: 'electron', chooseFolder: async (title) => (titles.push(title), answers.shift() ?? null) });
+    expect(await call('pickModelFolder')).toEqual({ folder: '/models/blipdiffusion' });
+    expect(await call('pickModelFolder')).toEqual({ folder: null });
+    expect(titles[0]).toMatch(/model_index\.json/);
   });
 });

@@ -132,6 +132,20 @@ export class ModelsState {
     }
   }
 
+  /** Desktop app: the native folder dialog (shown by main); a chosen folder is checked and added at once. */
+  async chooseAndAdoptFolder(): Promise<void> {
+    this.#adoptRefusal = null;
+    try {
+      const { folder } = await this.#bridge.pickModelFolder();
+      if (folder === null) return;
+      this.folderPath = folder;
+    } catch (error) {
+      this.#adoptRefusal = toStudioError(error).message;
+      return;
+    }
+    await this.adoptFolder();
+  }
+
   get removing(): number | null {
     return this.#removing;
   }
