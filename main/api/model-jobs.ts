@@ -39,6 +39,8 @@ export interface ModelJobsEnvironment {
   checkQueue: () => JobQueue;
   /** Announces that the models (and the downloads' states) changed. */
   modelsChanged: () => void;
+  /** The label of a queued or running job that uses the model in `folder`, or null. */
+  jobUsingModel: (folder: string) => string | null;
 }
 
 interface Failure {
@@ -144,6 +146,8 @@ export class ModelJobs {
       throw new StudioError('invalid-request', `${model.name} is a folder you added (${model.folder}); BLIP Studio only deletes models it downloaded. Remove it without deleting files.`);
     }
     if (repo !== undefined && this.#activeJob(repo) !== null) throw new StudioError('conflict', `${model.name} is downloading: pause it first.`);
+    const user = this.env.jobUsingModel(model.folder);
+    if (user !== null) throw new StudioError('conflict', `${model.name} is in use by “${user}”: let it finish or cancel it, then remove the model.`);
     this.env.library.removeModel(id);
     if (deleteFiles && repo !== undefined) {
       await rm(downloadFolderOf(this.env.dataDir, repo), { recursive: true, force: true });

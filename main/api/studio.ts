@@ -101,6 +101,8 @@ class StudioService implements Studio {
   readonly api: StudioApi;
   readonly #listeners = new Set<StudioEventListener>();
   readonly #queues = new Map<string, JobQueue>();
+  /** Job id → the model folder it reads (generations, reproductions, embeddings), pruned as jobs end. */
+  readonly #modelUsers = new Map<string, string>();
   readonly #purgeTimers = new Set<NodeJS.Timeout>();
   readonly #subjects: SubjectService;
   readonly #gallery: GenerationsStore;
@@ -127,6 +129,7 @@ class StudioService implements Studio {
       downloadQueue: () => this.#queue('model-downloads'),
       checkQueue: () => this.#queue('model-checks'),
       modelsChanged: () => this.#emit('libraryChanged', { what: 'models' }),
+      jobUsingModel: (folder) => this.#jobUsingModel(folder),
     });
     this.api = this.#buildApi();
   }
@@ -181,6 +184,23 @@ class StudioService implements Studio {
     this.#purgeTimers.add(timer);
   }
 
+  /** Records that a job reads the model in `folder`, so the model is not removed from under it. */
+  #usesModel(job: JobSummary, folder: string): void {
+    this.#modelUsers.set(job.id, folder);
+  }
+
+  #jobUsingModel(folder: string): string | null {
+    for (const [jobId, usedFolder] of this.#modelUsers) {
+      const job = [...this.#queues.values()].map((q) => q.get(jobId)).find((j) => j !== undefined);
+      if (!job || (job.state !== 'queued' && job.state !== 'running')) {
+        this.#modelUsers.delete(jobId);
+        continue;
+      }
+      if (usedFolder === folder) return job.label;
+    }
+    return null;
+  }
+
   #subjectsChanged<T>(value: T): T {
     this.#emit('libraryChanged', { what: 'subjects' });
     return value;
@@ -213,6 +233,7 @@ class StudioService implements Studio {
         return `${result.computed} computed, ${result.cached} reused from the cache`;
       },
     });
+    this.#usesModel(job, folder.dir);
     return { id: job.id };
   }
 
@@ -271,6 +292,7 @@ class StudioService implements Studio {
         return describeGenerations(records);
       },
     }, { subjectId: subject.id }));
+    this.#usesModel(job, model.folder);
     return { id: job.id };
   }
 
@@ -308,6 +330,7 @@ class StudioService implements Studio {
         return reproduction.summary;
       },
     }, { subjectId: plan.subjectId }));
+    this.#usesModel(job, plan.model.folder);
     return { id: job.id };
   }
 

@@ -4,7 +4,7 @@
  * cancel a generation midway, delete one, and refuse bad payloads with messages that name the problem.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { GenerationDetail, JobSummary, ModelSummary, PhotoUploadResult, StudioEvents, SubjectDetail } from '../../main/api/contract';
 import { dispatchCall } from '../../main/api/dispatch';
@@ -129,6 +129,23 @@ describe('startGeneration', () => {
     }
     expect((await call<unknown[]>('listGenerations', {})).length).toBe(1);
     expect(resultFiles()).toEqual(filesBefore);
+  });
+
+  it('keeps a model that a generation is using: removing it is refused until the job has ended', async () => {
+    // A second copy of the demo model, added as a folder the user has (the demo itself cannot be removed).
+    const copy = join(dir.path, 'my-models', 'tiny');
+    cpSync(join(REPO_ROOT, 'resources/demo-model'), join(dir.path, 'my-models'), { recursive: true });
+    cpSync(join(dir.path, 'my-models', 'tiny-blipdiffusion-controlnet'), copy, { recursive: true });
+    expect((await whenFinished((await call<{ id: string }>('addModelFolder', { folder: copy })).id)).state).toBe('done');
+    const model = (await call<ModelSummary[]>('listModels')).find((m) => m.folder === copy)!;
+    const running = await call<{ id: string }>('startGeneration', { subjectId: subject.id, prompt: 'in the rain', steps: 300, width: 64, height: 64, modelId: model.id });
+    const refused = refusal(await dispatchCall(studio.api, 'removeModel', [{ id: model.id, deleteFiles: false }]));
+    expect(refused).toMatchObject({ code: 'conflict', message: expect.stringMatching(/in use by “.*in the rain.*”: let it finish or cancel it/) });
+    await call('cancelJob', { id: running.id });
+    expect((await whenFinished(running.id)).state).toBe('cancelled');
+    await call('removeModel', { id: model.id, deleteFiles: false });
+    expect((await call<ModelSummary[]>('listModels')).some((m) => m.id === model.id)).toBe(false);
+    expect(existsSync(copy)).toBe(true); // a folder the user added is never deleted
   });
 
   it('refuses at once what the user can fix: a size the model cannot make, a negative prompt too long for its tokenizer', async () => {
