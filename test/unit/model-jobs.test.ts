@@ -102,6 +102,9 @@ describe('downloadModel', () => {
     expect(await call<{ id: string }>('downloadModel', { repo: REPO })).toEqual({ id });
     expect((await downloadInfo()).state).toBe('downloading');
     await expect.poll(() => jobEvents.some((e) => e.id === id && e.message.includes(UNET) && e.step > 0), { timeout: 30_000 }).toBe(true);
+    // Pause once the UNet's transfer has written bytes (its first progress event can come before that).
+    const partial = join(target(), `${UNET}.partial`);
+    await expect.poll(() => existsSync(partial) && statSync(partial).size > 0, { timeout: 30_000 }).toBe(true);
     await call('cancelJob', { id });
     expect(await whenFinished(id)).toMatchObject({ state: 'cancelled', message: expect.stringMatching(/^Paused: the files so far are kept/) });
 
@@ -109,7 +112,6 @@ describe('downloadModel', () => {
     expect(paused.state).toBe('paused');
     expect(paused.bytesDone).toBeGreaterThan(0);
     expect(paused.bytesDone).toBeLessThan(paused.bytesTotal);
-    const partial = join(target(), `${UNET}.partial`);
     expect(existsSync(partial)).toBe(true);
     const kept = statSync(partial).size;
 
