@@ -299,6 +299,8 @@ export interface DataFolderInfo {
   path: string;
   sizeBytes: number;
   databaseBytes: number;
+  /** Space left on the folder's disk for this user (models are gigabytes). */
+  freeBytes: number;
 }
 
 export interface RuntimeCheckRequest {

@@ -44,6 +44,7 @@ import { generationGeometry } from '../engine/pipelines/generate';
 import { LibraryStore } from '../library/library-store';
 import { JobQueue } from '../jobs/job-queue';
 import { RuntimeClient } from '../engine/runtime/runtime-client';
+import { freeBytesAt } from '../models/disk-space';
 import { folderSize } from '../files/folder-size';
 import { SubjectService, UNDO_WINDOW_MS } from '../library/subject-service';
 import { computeSubjectEmbeddingsWithEngine } from '../library/subject-embeddings';
@@ -365,6 +366,7 @@ class StudioService implements Studio {
         path: this.dataDir,
         sizeBytes: await folderSize(this.dataDir),
         databaseBytes: await folderSize(this.library.databaseFile),
+        freeBytes: await freeBytesAt(this.dataDir),
       }),
       listBackends: async (): Promise<BackendInfo[]> => this.#runtimeClient().listBackends(),
       checkRuntime: async ({ backend }: RuntimeCheckRequest): Promise<JobRef> => {

@@ -93,6 +93,13 @@ describe('the app shell in Chromium against serve mode', () => {
     await shoot('light-settings-after-check');
   });
 
+  it('shows the data folder with its size and the free space on its disk', async () => {
+    await page.getByTestId('nav-settings').click();
+    await expect.poll(() => page.getByTestId('data-folder-path').isVisible(), { timeout: 30_000 }).toBe(true);
+    expect(await page.getByTestId('data-folder-path').innerText()).toBe(session.data.path);
+    expect(await page.getByTestId('data-folder-free').innerText()).toMatch(/Free on this disk\s+[\d.]+ (KB|MB|GB|TB)/);
+  });
+
   it('follows the OS theme and honours an explicit choice', async () => {
     const background = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor);
     const luminance = (rgb: string) => {

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { statfsSync } from 'node:fs';
 import { dispatchCall } from '../../main/api/dispatch';
 import { openStudio, type Studio } from '../../main/api/studio';
 import { DEFAULT_SETTINGS } from '../../main/library/settings-store';
@@ -24,6 +25,18 @@ describe('dispatchCall', () => {
       // The bundled demo model is registered in every library.
       value: { subjects: 0, photos: 0, generations: 0, models: 1 },
     });
+  });
+
+  it('measures the data folder: its path, sizes and the free space on its disk', async () => {
+    const outcome = await dispatchCall(studio.api, 'getDataFolder', []);
+    expect(outcome.ok).toBe(true);
+    const info = (outcome as { value: { path: string; sizeBytes: number; databaseBytes: number; freeBytes: number } }).value;
+    expect(info.path).toBe(dir.path);
+    expect(info.databaseBytes).toBeGreaterThan(0);
+    expect(info.sizeBytes).toBeGreaterThanOrEqual(info.databaseBytes);
+    // The disk's own figure, read independently (it moves a little as other processes write).
+    const disk = statfsSync(dir.path);
+    expect(Math.abs(info.freeBytes - disk.bavail * disk.bsize)).toBeLessThan(512 * 1024 * 1024);
   });
 
   it.each([['deleteEverything'], ['__proto__'], ['constructor'], ['toString'], [42], [null]])('refuses the unknown method %j', async (method) => {
