@@ -2,7 +2,7 @@ import type { GenerationRequest, GenerationSummary, JobSummary, SchedulerName, S
 import { toStudioError, type StudioError } from '../transport/studio-error';
 import { isActive, type JobsState } from './jobs.svelte';
 import type { LibraryState } from './library.svelte';
-import type { RecipeFormValues } from './gallery.svelte';
+import type { RecipeFormValues } from './recipe-fields';
 import { PhotoWeights } from './photo-weights.svelte';
 import { SETTING_LIMITS, type SettingsState } from './settings.svelte';
 import { firstReadyModel } from './subjects.svelte';

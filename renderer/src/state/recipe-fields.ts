@@ -1,0 +1,157 @@
+/**
+ * Reading a recipe for display and reuse: labelled rows for the recipe panels, the Generate form's
+ * values, an export file name. Pure functions; the recipe is untrusted JSON (from a PNG), so every field
+ * is checked before use.
+ */
+import { SCHEDULER_NAMES, type SchedulerName } from '../contract';
+import { SCHEDULER_LABELS } from './settings.svelte';
+
+/** One line of the recipe panel. */
+export interface RecipeRow {
+  readonly key: string;
+  readonly label: string;
+  readonly value: string;
+  /** Shown in monospace (hashes, seeds). */
+  readonly mono?: boolean;
+}
+
+function text(value: unknown): string | null {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
+  return null;
+}
+
+function record(value: unknown): Record<string, unknown> | null {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
+}
+
+function schedulerLabel(value: unknown): string | null {
+  if (typeof value !== 'string') return null;
+  return Object.hasOwn(SCHEDULER_LABELS, value) ? SCHEDULER_LABELS[value as keyof typeof SCHEDULER_LABELS] : value;
+}
+
+function formatMs(value: unknown): string | null {
+  if (typeof value !== 'number' || !Number.isFinite(value)) return null;
+  return value < 1000 ? `${Math.round(value)} ms` : `${(value / 1000).toFixed(1)} s`;
+}
+
+/** The recipe as labelled rows; fields the recipe lacks are left out. The recipe is untrusted JSON. */
+export function recipeRows(recipe: Record<string, unknown>, subjectName: string | null): RecipeRow[] {
+  const model = record(recipe['model']);
+  const subject = record(recipe['subject']);
+  const photos = subject?.['photos'];
+  const subjectLabel = [text(subject?.['name']) ?? subjectName, text(recipe['targetSubject']) ?? text(subject?.['category'])]
+    .filter((part): part is string => part !== null && part !== '')
+    .join(' · ');
+  const rows: (RecipeRow | null)[] = [
+    row('prompt', 'Prompt', text(recipe['prompt'])),
+    row('negative', 'Negative prompt', text(recipe['negativePrompt']) || '—'),
+    row('seed', 'Seed', text(recipe['seed']), true),
+    row('steps', 'Steps', text(recipe['steps'])),
+    row('scheduler', 'Scheduler', schedulerLabel(recipe['scheduler'])),
+    row('guidance', 'Guidance', text(recipe['guidanceScale'])),
+    row('size', 'Size', `${text(recipe['width']) ?? '?'} × ${text(recipe['height']) ?? '?'}`),
+    row('model', 'Model', text(model?.['name'])),
+    row('hash', 'Model hash', text(model?.['hash']), true),
+    row(
+      'subject',
+      'Subject',
+      subjectLabel === '' ? null : Array.isArray(photos) ? `${subjectLabel} (${photos.length} photos)` : subjectLabel,
+    ),
+    row('photos', 'Photos', photoList(subject), true),
+    row('mix', 'Mixed with', mixLabel(record(recipe['mix']))),
+    row('mixPhotos', 'Its photos', photoList(record(record(recipe['mix'])?.['subject'])), true),
+    row('device', 'Device', text(recipe['device'])),
+    row('app', 'App version', text(recipe['appVersion'])),
+    row('duration', 'Duration', formatMs(recipe['durationMs'])),
+  ];
+  return rows.filter((entry): entry is RecipeRow => entry !== null);
+}
+
+/** "3f2a91c0… ×1, 9bc1d2e3… ×0.5": each photo's hash (short) and its weight; or the reference photo's hash. */
+function photoList(subject: Record<string, unknown> | null): string | null {
+  const reference = text(record(subject?.['reference'])?.['sha256']);
+  if (reference !== null) return `${reference.slice(0, 12)}… (reference photo)`;
+  const photos = subject?.['photos'];
+  if (!Array.isArray(photos) || photos.length === 0) return null;
+  return photos
+    .map((photo: unknown) => {
+      const entry = record(photo);
+      return `${(text(entry?.['sha256']) ?? '?').slice(0, 12)}… ×${text(entry?.['weight']) ?? '?'}`;
+    })
+    .join(', ');
+}
+
+/** "Mittens · cat, 30 %": the subject mixed in and its share (1 − ratio). */
+function mixLabel(mix: Record<string, unknown> | null): string | null {
+  if (mix === null) return null;
+  const subject = record(mix['subject']);
+  const ratio = mix['ratio'];
+  const name = [text(subject?.['name']), text(subject?.['category'])].filter((part) => part !== null).join(' · ');
+  const share = typeof ratio === 'number' && Number.isFinite(ratio) ? `, ${Math.round((1 - ratio) * 100)} %` : '';
+  return `${name || 'another subject'}${share}`;
+}
+
+function row(key: string, label: string, value: string | null, mono = false): RecipeRow | null {
+  return value === null ? null : { key, label, value, mono };
+}
+
+/** What "Reuse settings" puts into the Generate form. */
+export interface RecipeFormValues {
+  /** The library subject, or null when the recipe's subject is no longer there. */
+  subjectId: number | null;
+  /** The word the prompt named the subject by. */
+  targetSubject: string | null;
+  /** The subject mixed in and its ratio, when the recipe mixes one that is still in the library. */
+  mix: { subjectId: number; ratio: number } | null;
+  prompt: string;
+  negativePrompt: string;
+  seed: string;
+  steps: number;
+  guidance: number;
+  scheduler: SchedulerName;
+  width: number;
+  height: number;
+}
+
+function numberField(value: unknown, fallback: number): number {
+  return typeof value === 'number' && Number.isFinite(value) ? value : fallback;
+}
+
+/** The Generate form's values from an (untrusted) recipe; `subjectId` only if that subject still exists. */
+export function recipeFormValues(
+  recipe: Record<string, unknown>,
+  subjects: { subjectId: number | null; mixSubjectId: number | null },
+  knownSubjects: readonly { id: number }[],
+): RecipeFormValues {
+  const scheduler = recipe['scheduler'];
+  const known = (id: number | null): number | null => (id !== null && knownSubjects.some((subject) => subject.id === id) ? id : null);
+  const mix = recipe['mix'];
+  const ratio = typeof mix === 'object' && mix !== null && 'ratio' in mix ? numberField(mix.ratio, NaN) : NaN;
+  const mixSubjectId = known(subjects.mixSubjectId);
+  return {
+    subjectId: known(subjects.subjectId),
+    targetSubject: text(recipe['targetSubject']) ?? null,
+    mix: mixSubjectId !== null && ratio >= 0 && ratio <= 1 ? { subjectId: mixSubjectId, ratio } : null,
+    prompt: text(recipe['prompt']) ?? '',
+    negativePrompt: text(recipe['negativePrompt']) ?? '',
+    seed: text(recipe['seed']) ?? '',
+    steps: numberField(recipe['steps'], 50),
+    guidance: numberField(recipe['guidanceScale'], 7.5),
+    scheduler: (SCHEDULER_NAMES as readonly string[]).includes(scheduler as string) ? (scheduler as SchedulerName) : 'pndm',
+    width: numberField(recipe['width'], 512),
+    height: numberField(recipe['height'], 512),
+  };
+}
+
+/** A file name that says what the image is: blip-<subject>-<seed>.png. */
+export function exportFileName(subjectName: string | null, seed: string): string {
+  const slug = (subjectName ?? 'image')
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 40);
+  return `blip-${slug || 'image'}-${seed}.png`;
+}
