@@ -4,11 +4,13 @@
  * `generate` and `reproduce`.
  */
 import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { basename, dirname } from 'node:path';
 import { writeFileAtomic } from '../files/atomic-write';
 import type { RgbImage } from '../engine/imaging/decode';
 import { GenerationsStore, type GenerationRecord } from '../gallery/generations-store';
 import { generationPng } from '../gallery/generation-png';
+import { openDatabase } from '../library/database';
+import { beginJobRun, finishJobRun } from '../library/job-journal';
 import type { Recipe } from '../gallery/recipe';
 
 export interface GenerationOutput {
@@ -26,11 +28,21 @@ export async function writeGenerationOutput(output: GenerationOutput): Promise<G
   writeFileAtomic(output.out, png);
   if (!output.recipe || output.libraryDir === null) return null;
   try {
-    const store = GenerationsStore.open(output.libraryDir);
+    const db = openDatabase(output.libraryDir);
     try {
-      return store.insert({ recipe: output.recipe, png });
+      // Journaled while the file and its row are written, so a studio starting in that instant does
+      // not take the file for a crash's leftover and sweep it.
+      const run = beginJobRun(db, { kind: 'cli-record', label: `Record ${basename(output.out)} in the gallery`, totalSteps: 1 });
+      try {
+        const record = new GenerationsStore(db, output.libraryDir).insert({ recipe: output.recipe, png });
+        finishJobRun(db, run, 'done', `Recorded generation ${record.id}`);
+        return record;
+      } catch (error) {
+        finishJobRun(db, run, 'failed', error instanceof Error ? error.message : String(error));
+        throw error;
+      }
     } finally {
-      store.close();
+      db.close();
     }
   } catch (error) {
     throw new Error(`${output.out} was written, but recording it in the library failed (${error instanceof Error ? error.message : String(error)}); use --no-library to skip recording.`, { cause: error });

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { GenerationsStore } from '../../main/gallery/generations-store';
 import { openDatabase } from '../../main/library/database';
+import { listJobRuns } from '../../main/library/job-journal';
 import { assemblePng, encodeInternationalTextChunk, parsePngChunks } from '../../main/gallery/png-chunks';
 import { readPngFile, RECIPE_KEYWORD } from '../../main/gallery/png-recipe';
 import { REPO_ROOT, requireBuild, runCli } from '../helpers/built-app';
@@ -49,6 +50,13 @@ describe('CLI recipes', () => {
       expect(readFileSync(store.absolutePath(generation!.imagePath))).toEqual(readFileSync(original));
     } finally {
       store.close();
+    }
+    // Recording was journaled (a studio starting meanwhile leaves its file alone), and the run ended.
+    const db = openDatabase(data.path);
+    try {
+      expect(listJobRuns(db).filter((run) => run.kind === 'cli-record')).toMatchObject([{ state: 'done', label: 'Record original.png in the gallery' }]);
+    } finally {
+      db.close();
     }
   });
 
