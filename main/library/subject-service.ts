@@ -119,10 +119,20 @@ export class SubjectService {
 
   /** Adds photos to an existing subject; duplicates and unreadable files are refused one by one. */
   async addPhotos(subjectId: number, sources: readonly PhotoSource[], options: ImportOptions = {}): Promise<PhotoImportResult> {
-    this.#requireSubject(subjectId);
-    const result = await this.#importPhotos(subjectId, sources, options);
-    if (result.added.length > 0) this.#touch(subjectId);
-    return result;
+    const subject = this.#requireSubject(subjectId);
+    // Journaled like an import: while it runs, another process's start-up sweep leaves its files alone,
+    // and a crash shows up as an interrupted job (whatever photos were committed stay, whole).
+    const jobId = beginJobRun(this.db, { kind: 'photo-add', label: `Add photos to ${subject.name}`, subjectId, totalSteps: sources.length });
+    try {
+      const result = await this.#importPhotos(subjectId, sources, options);
+      if (result.added.length > 0) this.#touch(subjectId);
+      finishJobRun(this.db, jobId, 'done', `Added ${result.added.length} photos, refused ${result.rejected.length}`);
+      return result;
+    } catch (error) {
+      const cancelled = options.signal?.aborted === true;
+      finishJobRun(this.db, jobId, cancelled ? 'cancelled' : 'failed', cancelled ? 'Cancelled' : error instanceof Error ? error.message : String(error));
+      throw error;
+    }
   }
 
   getSubject(id: number): SubjectDetail {

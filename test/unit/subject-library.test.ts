@@ -124,6 +124,12 @@ describe('photo import', () => {
     const again = await service.addPhotos(result.subject.id, [{ name: 'dup.jpg', bytes: dog }, { path: DOG[2]! }]);
     expect(again.added.map((p) => p.originalName)).toEqual(['02.jpg']);
     expect(again.rejected).toEqual([{ name: 'dup.jpg', reason: 'it is the same photo as 00.jpg, already in this subject' }]);
+    // Journaled too, so another process's start-up sweep leaves the files alone while it runs.
+    expect(listJobRuns(library.connection).find((run) => run.kind === 'photo-add')).toMatchObject({
+      state: 'done',
+      label: 'Add photos to Rex',
+      message: 'Added 1 photos, refused 1',
+    });
   });
 
   it('creates no subject when every photo is refused, and journals the failure', async () => {
