@@ -148,6 +148,12 @@ export interface SubjectDeletion {
   undoUntil: string;
 }
 
+export interface GenerationDeletion {
+  id: number;
+  /** Until then `undoDeleteGeneration` brings it back; afterwards its row and file are gone. */
+  undoUntil: string;
+}
+
 export interface EmbeddingsRequest {
   subjectId: number;
   /** The model folder (diffusers layout) whose Q-Former computes the embeddings. */
@@ -423,7 +429,9 @@ export interface StudioApi {
   startGeneration(request: GenerationRequest): Promise<JobRef>;
   listGenerations(query: GenerationQuery): Promise<GenerationSummary[]>;
   getGeneration(generation: { id: number }): Promise<GenerationDetail>;
-  deleteGeneration(generation: { id: number }): Promise<void>;
+  /** Hides the result at once; it is removed for good (with its file) after a few seconds unless undone. */
+  deleteGeneration(generation: { id: number }): Promise<GenerationDeletion>;
+  undoDeleteGeneration(generation: { id: number }): Promise<GenerationDetail>;
   /** Reads the recipe of a PNG made by BLIP Studio (dropped or picked); a foreign, forged or damaged PNG is refused with the reason. */
   readPngRecipe(png: PngUpload): Promise<RecipeReading>;
   /** Runs a recipe again as a job (photos from the library by hash); `getReproduction` then compares the pixels. */
@@ -480,6 +488,7 @@ export const STUDIO_METHODS = [
   'listGenerations',
   'getGeneration',
   'deleteGeneration',
+  'undoDeleteGeneration',
   'readPngRecipe',
   'reproduce',
   'getReproduction',

@@ -6,7 +6,7 @@
 import type { Database } from 'better-sqlite3';
 import { GenerationsStore } from '../gallery/generations-store';
 import { hasLiveJobRuns, type JobRun } from '../library/job-journal';
-import { SubjectService } from '../library/subject-service';
+import { SubjectService, UNDO_WINDOW_MS } from '../library/subject-service';
 
 export interface CrashRecovery {
   /** The journalled runs found interrupted, now marked failed. */
@@ -18,6 +18,8 @@ export interface CrashRecovery {
 export function recoverInterruptedWork(db: Database, dataDir: string): CrashRecovery {
   const startedAtMs = Date.now();
   const subjects = new SubjectService(db, dataDir).recoverInterruptedWork();
+  // Deletions whose undo window passed while the app was closed.
+  new GenerationsStore(db, dataDir).purgeDeleted(UNDO_WINDOW_MS);
   // Another app or CLI instance still working on this folder may be about to commit a result: leave them.
   const results = hasLiveJobRuns(db) ? [] : new GenerationsStore(db, dataDir).sweepOrphanFiles(startedAtMs);
   return { failedJobs: subjects.failedJobs, removedFiles: [...subjects.removedFiles, ...results] };

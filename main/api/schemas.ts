@@ -208,6 +208,7 @@ export const argumentSchemas: { [M in StudioMethod]: z.ZodType<StudioArgs<M>> } 
   listGenerations: z.tuple([generationQuerySchema]),
   getGeneration: z.tuple([generationRefSchema]),
   deleteGeneration: z.tuple([generationRefSchema]),
+  undoDeleteGeneration: z.tuple([generationRefSchema]),
   readPngRecipe: z.tuple([pngUploadSchema]),
   reproduce: z.tuple([reproduceRequestSchema]),
   getReproduction: z.tuple([jobRefSchema]),

@@ -13,6 +13,7 @@ import type {
   DataFolderInfo,
   EmbeddingsRequest,
   GenerationDetail,
+  GenerationDeletion,
   GenerationQuery,
   GenerationRequest,
   JobRef,
@@ -180,6 +181,8 @@ class StudioService implements Studio {
       this.#purgeTimers.delete(timer);
       if (this.#closed) return;
       if (this.#subjects.purgeDeletedSubjects() > 0) this.#emit('libraryChanged', { what: 'subjects' });
+      // Purged, not listed: the gallery needs no event (the result vanished from it at deletion).
+      this.#gallery.purgeDeleted(UNDO_WINDOW_MS);
     }, UNDO_WINDOW_MS + 250);
     timer.unref();
     this.#purgeTimers.add(timer);
@@ -335,9 +338,18 @@ class StudioService implements Studio {
     return { id: job.id };
   }
 
-  #deleteGeneration(id: number): void {
-    if (!this.#gallery.delete(id)) throw new StudioError('not-found', `No generation with id ${id}: it may have been deleted.`);
+  #deleteGeneration(id: number): GenerationDeletion {
+    const now = Date.now();
+    if (!this.#gallery.delete(id, { undoable: true, now })) throw new StudioError('not-found', `No generation with id ${id}: it may have been deleted.`);
+    this.#schedulePurge();
     this.#emit('libraryChanged', { what: 'generations' });
+    return { id, undoUntil: new Date(now + UNDO_WINDOW_MS).toISOString() };
+  }
+
+  #undoDeleteGeneration(id: number): GenerationDetail {
+    if (!this.#gallery.undoDelete(id)) throw new StudioError('not-found', `Generation ${id} cannot be brought back: it was not deleted, or it is gone for good.`);
+    this.#emit('libraryChanged', { what: 'generations' });
+    return this.#getGeneration(id);
   }
 
   #allJobs(): JobSummary[] {
@@ -408,6 +420,7 @@ class StudioService implements Studio {
       listGenerations: async (query: GenerationQuery) => this.library.listGenerations(query),
       getGeneration: async ({ id }: { id: number }) => this.#getGeneration(id),
       deleteGeneration: async ({ id }: { id: number }) => this.#deleteGeneration(id),
+      undoDeleteGeneration: async ({ id }: { id: number }) => this.#undoDeleteGeneration(id),
       readPngRecipe: async (png: PngUpload) => readUploadedRecipe(this.library.connection, this.dataDir, png),
       reproduce: async (request: ReproduceRequest) => this.#reproduce(request),
       getReproduction: async ({ id }: JobRef) => this.#reproductions.get(id),

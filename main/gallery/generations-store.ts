@@ -139,7 +139,7 @@ export class GenerationsStore {
   }
 
   get(id: number): GenerationRecord | null {
-    const row = this.#db.prepare(`SELECT ${COLUMNS} FROM generations WHERE id = ?`).get(id) as GenerationRow | undefined;
+    const row = this.#db.prepare(`SELECT ${COLUMNS} FROM generations WHERE id = ? AND deleted_at IS NULL`).get(id) as GenerationRow | undefined;
     return row ? toRecord(row) : null;
   }
 
@@ -149,7 +149,8 @@ export class GenerationsStore {
     const rows = this.#db
       .prepare(
         `SELECT ${COLUMNS} FROM generations
-         WHERE (:subjectId IS NULL OR subject_id = :subjectId)
+         WHERE deleted_at IS NULL
+           AND (:subjectId IS NULL OR subject_id = :subjectId)
            AND (:since IS NULL OR created_at >= :since)
            AND (:until IS NULL OR created_at < :until)
          ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset`,
@@ -164,13 +165,37 @@ export class GenerationsStore {
     return rows.map(toRecord);
   }
 
-  /** Deletes the row, then its image unless another row shares it. Returns what was deleted, or null. */
-  delete(id: number): GenerationRecord | null {
+  /**
+   * Deletes the row, then its image unless another row shares it. Returns what was deleted, or null.
+   * With `undoable`, the result is only hidden (row and file kept) until `purgeDeleted` removes it.
+   */
+  delete(id: number, options: { undoable?: boolean; now?: number } = {}): GenerationRecord | null {
     const record = this.get(id);
     if (!record) return null;
+    if (options.undoable) {
+      this.#db.prepare('UPDATE generations SET deleted_at = ? WHERE id = ?').run(new Date(options.now ?? Date.now()).toISOString(), id);
+      return record;
+    }
     this.#db.prepare('DELETE FROM generations WHERE id = ?').run(id);
     this.#removeFileIfUnused(record.imagePath);
     return record;
+  }
+
+  /** Brings back a result deleted with `undoable` and not purged yet; null when there is none. */
+  undoDelete(id: number): GenerationRecord | null {
+    const changed = this.#db.prepare('UPDATE generations SET deleted_at = NULL WHERE id = ? AND deleted_at IS NOT NULL').run(id).changes;
+    return changed > 0 ? this.get(id) : null;
+  }
+
+  /** Removes for good the results deleted before `now − olderThanMs`, with their files; returns how many. */
+  purgeDeleted(olderThanMs: number, now = Date.now()): number {
+    const cutoff = new Date(now - olderThanMs).toISOString();
+    const rows = this.#db.prepare('SELECT id, image_path FROM generations WHERE deleted_at IS NOT NULL AND deleted_at <= ?').all(cutoff) as { id: number; image_path: string }[];
+    for (const row of rows) {
+      this.#db.prepare('DELETE FROM generations WHERE id = ?').run(row.id);
+      this.#removeFileIfUnused(row.image_path);
+    }
+    return rows.length;
   }
 
   /**

@@ -102,8 +102,15 @@ export class LibraryStore {
   }
 
   counts(): LibraryCounts {
-    const count = (table: string): number => (this.#db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
-    return { subjects: count('subjects'), photos: count('photos'), generations: count('generations'), models: count('models') };
+    const count = (sql: string): number => (this.#db.prepare(`SELECT count(*) AS n FROM ${sql}`).get() as { n: number }).n;
+    // What the user sees: nothing deleted (still undoable) or half-imported.
+    const visibleSubjects = 'subjects WHERE deleted_at IS NULL AND import_job_id IS NULL';
+    return {
+      subjects: count(visibleSubjects),
+      photos: count(`photos WHERE subject_id IN (SELECT id FROM ${visibleSubjects})`),
+      generations: count('generations WHERE deleted_at IS NULL'),
+      models: count('models'),
+    };
   }
 
   listSubjects(query: SubjectQuery): SubjectSummary[] {
@@ -134,7 +141,7 @@ export class LibraryStore {
 
   /** Newest first. Only the filters given go into the WHERE clause, so SQLite picks the (subject_id, created_at) or (created_at) index. */
   listGenerations(query: GenerationQuery): GenerationSummary[] {
-    const conditions: string[] = [];
+    const conditions: string[] = ['deleted_at IS NULL'];
     if (query.subjectId !== undefined) conditions.push('subject_id = :subjectId');
     // Stored times are toISOString() text, so bounds in the same form compare as times.
     if (query.since !== undefined) conditions.push('created_at >= :since');
@@ -142,7 +149,7 @@ export class LibraryStore {
     const rows = this.#db
       .prepare(
         `SELECT id, subject_id, prompt, coalesce(json_extract(recipe_json, '$.seed'), CAST(seed AS TEXT)) AS seed, width, height, image_path, created_at FROM generations
-         ${conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : ''}
+         WHERE ${conditions.join(' AND ')}
          ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset`,
       )
       .all({

@@ -133,6 +133,15 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE models ADD COLUMN is_demo INTEGER NOT NULL DEFAULT 0 CHECK (is_demo IN (0, 1));
     `,
   },
+  {
+    version: 4,
+    name: 'generations: deletion with undo',
+    sql: `
+      -- A deleted result stays (row and file) for the undo window, then is purged for good.
+      ALTER TABLE generations ADD COLUMN deleted_at TEXT;
+      CREATE INDEX generations_deleted ON generations (deleted_at);
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = Math.max(...MIGRATIONS.map((m) => m.version));

@@ -211,6 +211,30 @@ describe('the gallery', () => {
     await session.shoot('edit');
   });
 
+  it('deletes a result with Undo: the tile comes back, and goes for good once the toast is dismissed', async () => {
+    await page.getByTestId('nav-gallery').click();
+    await page.getByTestId('gallery-date').selectOption('all');
+    await expect.poll(() => tiles().count(), { timeout: 30_000 }).toBeGreaterThan(1);
+    const before = await tiles().count();
+    const first = tiles().first();
+    const testId = (await first.getAttribute('data-testid'))!;
+    await first.click();
+    await expect.poll(() => page.getByTestId('gallery-detail').isVisible(), { timeout: 30_000 }).toBe(true);
+    await page.getByTestId('gallery-delete').click();
+    await expect.poll(() => page.getByTestId('undo-toast').isVisible()).toBe(true);
+    await expect.poll(() => tiles().count()).toBe(before - 1);
+    await session.shoot('deleted-undo');
+    await page.getByTestId('undo-delete').click();
+    await expect.poll(() => page.getByTestId(testId).count()).toBe(1);
+    await expect.poll(() => page.getByTestId('gallery-detail').isVisible()).toBe(true);
+
+    await page.getByTestId('gallery-delete').click();
+    await expect.poll(() => page.getByTestId('undo-toast').isVisible()).toBe(true);
+    await page.getByTestId('undo-toast').getByRole('button', { name: 'Dismiss' }).click();
+    expect(await page.getByTestId('undo-toast').count()).toBe(0);
+    expect(await page.getByTestId(testId).count()).toBe(0);
+  });
+
   it('has no console errors and no CSP violations', () => {
     expect(session.problems).toEqual([]);
   });

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { GenerationDetail, JobSummary, ModelSummary, PhotoUploadResult, StudioEvents, SubjectDetail } from '../../main/api/contract';
 import { dispatchCall } from '../../main/api/dispatch';
 import { openStudio, type Studio } from '../../main/api/studio';
+import { UNDO_WINDOW_MS } from '../../main/library/subject-service';
 import { REPO_ROOT } from '../helpers/built-app';
 import { listFilesUnder } from '../helpers/list-files';
 import { makeTempDir } from '../helpers/temp-dir';
@@ -156,15 +157,28 @@ describe('startGeneration', () => {
     expect((await call<{ state: string }[]>('listJobs')).filter((j) => j.state === 'queued')).toEqual([]);
   });
 
-  it('deletes a generation with its file', async () => {
+  it('deletes a generation undoably: hidden at once, back with undo, gone with its file after the window', async () => {
     libraryEvents.length = 0;
-    await call('deleteGeneration', { id: generation.id });
-    expect(existsSync(join(dir.path, generation.imagePath))).toBe(false);
+    const file = join(dir.path, generation.imagePath);
+    const started = Date.now();
+    const deletion = await call<{ id: number; undoUntil: string }>('deleteGeneration', { id: generation.id });
+    expect(deletion.id).toBe(generation.id);
+    expect(Date.parse(deletion.undoUntil) - started).toBeGreaterThanOrEqual(UNDO_WINDOW_MS - 1000);
     expect(await call<unknown[]>('listGenerations', {})).toEqual([]);
+    expect((await call<{ generations: number }>('getLibraryCounts')).generations).toBe(0);
     expect(libraryEvents).toContainEqual({ what: 'generations' });
     expect(refusal(await dispatchCall(studio.api, 'getGeneration', [{ id: generation.id }])).code).toBe('not-found');
     expect(refusal(await dispatchCall(studio.api, 'deleteGeneration', [{ id: generation.id }])).code).toBe('not-found');
-  });
+    expect(existsSync(file)).toBe(true);
+
+    expect(await call<GenerationDetail>('undoDeleteGeneration', { id: generation.id })).toMatchObject({ id: generation.id, seed: '42' });
+    expect((await call<{ id: number }[]>('listGenerations', {})).map((g) => g.id)).toEqual([generation.id]);
+    expect(refusal(await dispatchCall(studio.api, 'undoDeleteGeneration', [{ id: generation.id }])).code).toBe('not-found');
+
+    await call('deleteGeneration', { id: generation.id });
+    await expect.poll(() => existsSync(file), { timeout: UNDO_WINDOW_MS + 5000, interval: 250 }).toBe(false);
+    expect(refusal(await dispatchCall(studio.api, 'undoDeleteGeneration', [{ id: generation.id }])).message).toMatch(/gone for good/);
+  }, UNDO_WINDOW_MS + 20_000);
 
   it.each([
     ['a missing prompt', { prompt: '   ' }, /prompt: describe the scene/],

@@ -64,6 +64,29 @@ describe('generations store', () => {
     expect(resultFiles()).toEqual([other.imagePath]);
   });
 
+  it('deletes undoably: hidden at once, brought back by undo, purged with its file once the window has passed', () => {
+    const kept = store.insert({ recipe: sampleRecipe(), png: bytes('kept') });
+    const gone = store.insert({ recipe: sampleRecipe(), png: bytes('gone') });
+    const t0 = Date.parse('2026-06-01T12:00:00.000Z');
+    expect(store.delete(gone.id, { undoable: true, now: t0 })?.id).toBe(gone.id);
+    expect(store.get(gone.id)).toBeNull();
+    expect(store.list().map((g) => g.id)).toEqual([kept.id]);
+    expect(existsSync(store.absolutePath(gone.imagePath))).toBe(true);
+    // A crash sweep leaves its file alone: the row still names it.
+    expect(store.sweepOrphanFiles(Date.now() + 60_000)).toEqual([]);
+
+    expect(store.undoDelete(gone.id)?.id).toBe(gone.id);
+    expect(store.list().map((g) => g.id).sort()).toEqual([kept.id, gone.id].sort());
+    expect(store.undoDelete(gone.id)).toBeNull(); // not deleted any more
+
+    store.delete(gone.id, { undoable: true, now: t0 });
+    expect(store.purgeDeleted(8_000, t0 + 7_000)).toBe(0); // still undoable
+    expect(store.purgeDeleted(8_000, t0 + 8_000)).toBe(1);
+    expect(existsSync(store.absolutePath(gone.imagePath))).toBe(false);
+    expect(store.undoDelete(gone.id)).toBeNull();
+    expect(resultFiles()).toEqual([kept.imagePath]);
+  });
+
   it('leaves no file behind when the row cannot be written, and refuses an invalid recipe before writing', () => {
     expect(() => store.insert({ recipe: sampleRecipe(), png: bytes('orphan?'), subjectId: 999 })).toThrow(/FOREIGN KEY/);
     expect(() => store.insert({ recipe: { ...sampleRecipe(), steps: 0 }, png: bytes('bad') })).toThrow(/steps/);

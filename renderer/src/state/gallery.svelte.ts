@@ -3,6 +3,7 @@ import { toStudioError, type StudioError } from '../transport/studio-error';
 import { isActive } from './jobs.svelte';
 import type { LibraryState } from './library.svelte';
 import { recipeFormValues, recipeRows, type RecipeFormValues, type RecipeRow } from './recipe-fields';
+import { UndoWindow } from './undo-window.svelte';
 import { bytesToBase64 } from './subjects.svelte';
 
 /** How many results one page of the grid holds ("Load more" fetches the next). */
@@ -35,6 +36,8 @@ export interface DroppedPng {
 
 /** The gallery: the filtered grid (paged), the result open in the detail panel, dropped PNGs and reproductions. */
 export class GalleryState {
+  /** The result just deleted, while it can be brought back. */
+  readonly undo = new UndoWindow();
   readonly #bridge: StudioBridge;
   readonly #library: LibraryState;
   #subjectFilter = $state<number | null>(null);
@@ -208,15 +211,35 @@ export class GalleryState {
     if (id === null || this.#deleting) return;
     this.#deleting = true;
     this.#deleteError = null;
+    const prompt = this.#detail?.id === id ? this.#detail.prompt : '';
     try {
-      await this.#bridge.deleteGeneration({ id });
+      const deletion = await this.#bridge.deleteGeneration({ id });
+      this.undo.show(id, prompt, deletion.undoUntil);
       this.close();
-      await Promise.all([this.load(), this.#library.generations.load(), this.#library.counts.load()]);
+      await this.#reloadAll();
     } catch (error) {
       this.#deleteError = toStudioError(error);
     } finally {
       this.#deleting = false;
     }
+  }
+
+  /** Brings back the result just deleted, and opens it again. */
+  async undoDelete(): Promise<void> {
+    const pending = this.undo.take();
+    if (pending === null) return;
+    this.#deleteError = null;
+    try {
+      await this.#bridge.undoDeleteGeneration({ id: pending.id });
+      await this.#reloadAll();
+      await this.select(pending.id);
+    } catch (error) {
+      this.#deleteError = toStudioError(error);
+    }
+  }
+
+  #reloadAll(): Promise<unknown> {
+    return Promise.all([this.load(), this.#library.generations.load(), this.#library.counts.load()]);
   }
 
   // --- Dropped PNGs ---------------------------------------------------------------------------
@@ -352,6 +375,7 @@ export class GalleryState {
     return () => {
       stopJobs();
       stopLibrary();
+      this.undo.clear();
     };
   }
 }

@@ -3,6 +3,7 @@ import { toStudioError, type StudioError } from '../transport/studio-error';
 import { isActive, type JobsState } from './jobs.svelte';
 import type { LibraryState } from './library.svelte';
 import { PhotoWeights } from './photo-weights.svelte';
+import { UndoWindow, type PendingUndo } from './undo-window.svelte';
 
 /** A subject learns from 1–10 photos. */
 export const MAX_PHOTOS = 10;
@@ -27,13 +28,6 @@ export interface UploadItem {
   readonly status: UploadStatus;
   /** Why it was refused or failed, written for the user. */
   readonly reason: string | null;
-}
-
-/** What a subject deletion left behind: the undo window. */
-export interface PendingUndo {
-  readonly id: number;
-  readonly name: string;
-  readonly until: number;
 }
 
 /** Bytes → base64 without blowing the call stack on large photos. */
@@ -225,8 +219,7 @@ export class SubjectsState {
   #embeddingJobs = $state<Record<number, string>>({});
   #embeddingError = $state.raw<StudioError | null>(null);
   #embeddingStarting = $state(false);
-  #pendingUndo = $state.raw<PendingUndo | null>(null);
-  #undoTimer: ReturnType<typeof setTimeout> | null = null;
+  readonly #undo = new UndoWindow();
   #deleting = $state(false);
   #actionError = $state.raw<StudioError | null>(null);
 
@@ -272,7 +265,7 @@ export class SubjectsState {
   }
 
   get pendingUndo(): PendingUndo | null {
-    return this.#pendingUndo;
+    return this.#undo.pending;
   }
 
   get deleting(): boolean {
@@ -458,8 +451,7 @@ export class SubjectsState {
     this.#actionError = null;
     try {
       const deletion = await this.#bridge.deleteSubject({ id: subject.id });
-      const until = Date.parse(deletion.undoUntil);
-      this.#showUndo({ id: subject.id, name: subject.name, until: Number.isNaN(until) ? Date.now() + 10_000 : until });
+      this.#undo.show(subject.id, subject.name, deletion.undoUntil);
       this.close();
       void this.#library.load();
     } catch (error) {
@@ -470,9 +462,8 @@ export class SubjectsState {
   }
 
   async undoDelete(): Promise<void> {
-    const pending = this.#pendingUndo;
+    const pending = this.#undo.take();
     if (pending === null) return;
-    this.#clearUndo();
     this.#actionError = null;
     try {
       const subject = await this.#bridge.undoDeleteSubject({ id: pending.id });
@@ -484,7 +475,7 @@ export class SubjectsState {
   }
 
   dismissUndo(): void {
-    this.#clearUndo();
+    this.#undo.clear();
   }
 
   /** Follows library changes for the open subject. Returns the cleanup. */
@@ -495,7 +486,7 @@ export class SubjectsState {
     return () => {
       stop();
       this.weights.reset();
-      this.#clearUndo();
+      this.#undo.clear();
     };
   }
 
@@ -533,20 +524,5 @@ export class SubjectsState {
 
   #setUpload(key: number, status: UploadStatus, reason: string | null): void {
     this.#uploads = this.#uploads.map((item) => (item.key === key ? { ...item, status, reason } : item));
-  }
-
-  #showUndo(pending: PendingUndo): void {
-    this.#clearUndo();
-    this.#pendingUndo = pending;
-    this.#undoTimer = setTimeout(() => {
-      this.#undoTimer = null;
-      this.#pendingUndo = null;
-    }, Math.max(0, pending.until - Date.now()));
-  }
-
-  #clearUndo(): void {
-    if (this.#undoTimer !== null) clearTimeout(this.#undoTimer);
-    this.#undoTimer = null;
-    this.#pendingUndo = null;
   }
 }
