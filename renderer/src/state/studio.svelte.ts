@@ -71,6 +71,12 @@ export class Studio {
     return { view: 'generate', label: 'Go to Generate' };
   });
 
+  /** "Reuse settings": fills the Generate form from a recipe (and the library subjects it names), then opens Generate. */
+  reuseRecipe(recipe: Record<string, unknown>, subjects: { subjectId: number | null; mixSubjectId: number | null }): void {
+    this.generate.applyRecipe(this.gallery.formValues(recipe, subjects));
+    this.app.navigate('generate');
+  }
+
   /** The URL an `<img>` uses for a path relative to the data folder. */
   fileUrl = (relativePath: string): string => this.#transport.fileUrl(relativePath);
 
