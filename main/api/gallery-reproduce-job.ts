@@ -17,7 +17,8 @@ import { resolveDevice } from '../engine/pipelines/resolved-device';
 import { decodeRgb } from '../engine/imaging/decode';
 import { floatImageToRgb } from '../engine/imaging/encode';
 import { modelFingerprint } from '../library/model-fingerprint';
-import { loadModelFolder, ModelFolderError, type ModelFolder } from '../models/model-folder';
+import type { ModelFolder } from '../models/model-folder';
+import { openLibraryModel } from './library-model';
 import type { GenerationRecord, GenerationsStore } from '../gallery/generations-store';
 import { recordGeneration } from '../gallery/generation-png';
 import { comparePixels, type PixelComparison } from '../gallery/pixel-compare';
@@ -78,13 +79,7 @@ export function planReproduction(request: ReproduceRequest, env: ReproduceEnviro
     throw new StudioError('not-found', `This image was steered by a control image (sha256 ${recipe.control.sha256.slice(0, 12)}…) that is not in the library; reproduce it with the CLI's --control.`);
   }
   const model = recipeModel(recipe, env.models);
-  let folder: ModelFolder;
-  try {
-    folder = loadModelFolder(model.folder);
-  } catch (error) {
-    if (error instanceof ModelFolderError) throw new StudioError('unavailable', `${model.name} cannot be used: ${error.message}`);
-    throw error;
-  }
+  const folder = openLibraryModel(model);
   const label = `Reproduce “${recipe.prompt.length > 50 ? `${recipe.prompt.slice(0, 49)}…` : recipe.prompt}” (seed ${recipe.seed})`;
   return { recipe, originalPng, originalId, subjectId, model, folder, label };
 }
@@ -138,9 +133,9 @@ export async function runReproductionJob(
   }
   context.signal.throwIfAborted();
   context.progress(0, recipe.steps, 'Encoding the prompt');
-  const { result, denoiseSteps } = await generateInJob(context, ran, request);
+  const result = await generateInJob(context, ran, request);
 
-  context.progress(denoiseSteps, denoiseSteps, 'Comparing the pixels');
+  context.progress(recipe.steps, recipe.steps, 'Comparing the pixels');
   const image = floatImageToRgb(result.image, result.width, result.height);
   const comparison = comparePixels(await decodeRgb(plan.originalPng), image);
   const rerun = createRecipe({ ...recipe, appVersion: packageJson.version, device, durationMs: Date.now() - started, createdAt: new Date().toISOString() });

@@ -159,20 +159,19 @@ export async function runGenerationJob(
   });
 
   const records: GenerationRecord[] = [];
-  let perImage = plan.steps;
+  const perImage = plan.steps;
   for (const [index, seed] of plan.seeds.entries()) {
     const started = Date.now();
     const batch = plan.seeds.length > 1 ? `Image ${index + 1} of ${plan.seeds.length} · ` : '';
     context.progress(index * perImage, perImage * plan.seeds.length, `${batch}Encoding the prompt`);
-    // The image's own progress, placed within the batch's (PNDM's warm-up step makes an image take more model steps than asked).
+    // The image's own progress (steps of this image), placed within the batch's.
     const imageContext: JobContext = {
       ...context,
-      progress: (step, totalSteps, message, preview) => {
-        perImage = totalSteps;
-        context.progress(index * totalSteps + step, totalSteps * plan.seeds.length, message === undefined ? undefined : `${batch}${message}`, preview);
+      progress: (step, _imageSteps, message, preview) => {
+        context.progress(index * perImage + step, perImage * plan.seeds.length, message === undefined ? undefined : `${batch}${message}`, preview);
       },
     };
-    const { result } = await generateInJob(imageContext, ran, {
+    const result = await generateInJob(imageContext, ran, {
       model: plan.folder,
       subject: { embedding },
       targetSubject: plan.targetSubject,

@@ -50,6 +50,7 @@ import { folderSize } from '../files/folder-size';
 import { SubjectService, UNDO_WINDOW_MS } from '../library/subject-service';
 import { computeSubjectEmbeddingsWithEngine } from '../library/subject-embeddings';
 import { loadModelFolder, ModelFolderError, type ModelFolder } from '../models/model-folder';
+import { openLibraryModel } from './library-model';
 import { DEMO_MODEL_KIND, DEMO_MODEL_NAME, demoModelFolder } from '../models/demo-model';
 import { GenerationsStore } from '../gallery/generations-store';
 import { recipeMixLibrarySubject } from '../gallery/recipe-library';
@@ -193,9 +194,14 @@ class StudioService implements Studio {
     this.#modelUsers.set(job.id, folder);
   }
 
+  /** The queue holding a job, if any queue does. */
+  #queueOf(jobId: string): JobQueue | undefined {
+    return [...this.#queues.values()].find((q) => q.get(jobId) !== undefined);
+  }
+
   #jobUsingModel(folder: string): string | null {
     for (const [jobId, usedFolder] of this.#modelUsers) {
-      const job = [...this.#queues.values()].map((q) => q.get(jobId)).find((j) => j !== undefined);
+      const job = this.#queueOf(jobId)?.get(jobId);
       if (!job || (job.state !== 'queued' && job.state !== 'running')) {
         this.#modelUsers.delete(jobId);
         continue;
@@ -263,13 +269,7 @@ class StudioService implements Studio {
         : new StudioError('unavailable', 'No model is ready yet: add a model first.');
     }
     if (model.status !== 'ready') throw new StudioError('conflict', `${model.name} is not ready (${model.status}).`);
-    let folder: ModelFolder;
-    try {
-      folder = loadModelFolder(model.folder);
-    } catch (error) {
-      if (error instanceof ModelFolderError) throw new StudioError('unavailable', `${model.name} cannot be used: ${error.message}`);
-      throw error;
-    }
+    const folder = openLibraryModel(model);
     const settings = this.library.getSettings();
     const mixSubject = request.mix !== undefined ? this.#subjects.getSubject(request.mix.subjectId) : undefined;
     const plan = planGeneration(request, settings, subject, model, folder, mixSubject);
@@ -436,7 +436,7 @@ class StudioService implements Studio {
       removeModel: async (removal: ModelRemoval) => this.#models.remove(removal),
       listJobs: async () => this.#allJobs(),
       cancelJob: async ({ id }: JobRef) => {
-        const queue = [...this.#queues.values()].find((q) => q.get(id) !== undefined);
+        const queue = this.#queueOf(id);
         if (!queue) throw new StudioError('not-found', `No job with id ${id}.`);
         queue.cancel(id);
       },
