@@ -19,7 +19,7 @@ import { createRecipe, type Recipe } from '../gallery/recipe';
 import { recipeGenerateRequest } from '../gallery/recipe-run';
 import { DEVICE_HELP, withEngine } from './engine-session';
 import { weightsCacheDir } from './generate-command';
-import { generateOnResolvedDevice, resolveDevice } from '../engine/pipelines/resolved-device';
+import { generateOnDevice, resolveDevice } from '../engine/pipelines/resolved-device';
 import { writeGenerationOutput } from './generation-output';
 import { ProgressBar } from './progress-bar';
 
@@ -77,8 +77,9 @@ export function registerReproduceCommand(program: Command): void {
         const sources = { db, dataDir, ...(options.reference !== undefined ? { reference: options.reference } : {}), ...(options.control !== undefined ? { control: options.control } : {}) };
         const { result, device } = await withEngine(dataDir, { model: model.dir, device: options.device ?? recipe.device }, async (context, folder) => {
           // Library subjects are embedded again from their photos: on the device the denoising will use.
-          const request = await recipeGenerateRequest({ ...context, device: await resolveDevice(context) }, folder, recipe, sources);
-          return generateOnResolvedDevice(context, request, (step, total, etaMs, elapsedMs) => bar.update(step, total, etaMs, elapsedMs));
+          const resolved = { ...context, device: await resolveDevice(context) };
+          const request = await recipeGenerateRequest(resolved, folder, recipe, sources);
+          return generateOnDevice(resolved, request, (step, total, etaMs, elapsedMs) => bar.update(step, total, etaMs, elapsedMs));
         });
         const image = floatImageToRgb(result.image, result.width, result.height);
         const rerun = createRecipe({ ...recipe, appVersion: packageJson.version, device, durationMs: Math.round(result.timings.totalMs), createdAt: new Date().toISOString() });

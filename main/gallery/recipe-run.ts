@@ -12,6 +12,7 @@ import { engineEmbedder } from '../library/subject-embeddings';
 import { recipeSubjectEmbedding } from '../library/subject-recipe';
 import { recipeToGenerateRequest, type Recipe } from './recipe';
 import { findLibraryPhoto, sha256OfFile } from './recipe-files';
+import { recipePhotoNeeds } from './recipe-library';
 
 export interface RecipeRunSources {
   /** The library that may hold the recipe's photos and control image (by hash). */
@@ -56,14 +57,12 @@ export async function recipeGenerateRequest(context: EngineContext, model: Model
     return recipeToGenerateRequest(recipe, { model, subject: { image: { path: reference }, category: subject.category }, ...controlInput });
   }
   const paths = new Map<string, string>();
-  for (const part of [subject, ...(recipe.mix ? [recipe.mix.subject] : [])]) {
-    for (const { sha256 } of part.photos) {
-      const found = findLibraryPhoto(sources.db, sources.dataDir, sha256);
-      if (found === null) {
-        throw new RecipeFileError(`a photo of ${part.name ?? `the ${part.category}`} (sha256 ${sha256}) is not in the library at ${sources.dataDir}: add it to a subject there, then reproduce again.`);
-      }
-      paths.set(sha256, found);
+  for (const need of recipePhotoNeeds(recipe)) {
+    const found = findLibraryPhoto(sources.db, sources.dataDir, need.sha256);
+    if (found === null) {
+      throw new RecipeFileError(`${need.label} (sha256 ${need.sha256}) is not in the library at ${sources.dataDir}: add it to a subject there, then reproduce again.`);
     }
+    paths.set(need.sha256, found);
   }
   const embed = engineEmbedder(context, model);
   const embedding = await recipeSubjectEmbedding({ subject, mix: recipe.mix }, (sha256, category) => embed({ path: paths.get(sha256)!, sha256 }, category));

@@ -21,7 +21,15 @@ export async function generateOnResolvedDevice(
   request: GenerateRequest,
   onProgress: (step: number, total: number, etaMs: number | null, elapsedMs: number) => void,
 ): Promise<{ result: GenerateResult; device: string }> {
-  const device = await resolveDevice(context);
-  const result = await generate({ ...context, device }, request, { previewEvery: 0, onProgress: (p) => onProgress(p.step, p.totalSteps, p.etaMs, p.elapsedMs) });
-  return { result, device };
+  return generateOnDevice({ ...context, device: await resolveDevice(context) }, request, onProgress);
+}
+
+/** The same on a device already resolved (a caller that needed it earlier, e.g. to embed photos on it). */
+export async function generateOnDevice(
+  resolved: EngineContext,
+  request: GenerateRequest,
+  onProgress: (step: number, total: number, etaMs: number | null, elapsedMs: number) => void,
+): Promise<{ result: GenerateResult; device: string }> {
+  const result = await generate(resolved, request, { previewEvery: 0, onProgress: (p) => onProgress(p.step, p.totalSteps, p.etaMs, p.elapsedMs) });
+  return { result, device: resolved.device };
 }
