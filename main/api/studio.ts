@@ -417,7 +417,7 @@ class StudioService implements Studio {
       computeEmbeddings: async (request: EmbeddingsRequest) => this.#computeEmbeddings(request),
       uploadPhoto: async (upload: PhotoUpload) => this.#uploadPhoto(upload),
       startGeneration: async (request: GenerationRequest) => this.#startGeneration(request),
-      listGenerations: async (query: GenerationQuery) => this.library.listGenerations(query),
+      listGenerations: async (query: GenerationQuery) => this.#gallery.listSummaries(query),
       getGeneration: async ({ id }: { id: number }) => this.#getGeneration(id),
       deleteGeneration: async ({ id }: { id: number }) => this.#deleteGeneration(id),
       undoDeleteGeneration: async ({ id }: { id: number }) => this.#undoDeleteGeneration(id),

@@ -14,6 +14,7 @@ import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { writeFileAtomic } from '../files/atomic-write';
 import { openDatabase } from '../library/database';
+import type { GenerationSummary } from '../api/contract';
 import { parseRecipe, type Recipe } from './recipe';
 
 export const RESULTS_FOLDER = 'results';
@@ -67,6 +68,17 @@ interface GenerationRow {
 }
 
 const COLUMNS = 'id, subject_id, model_id, parent_id, recipe_json, prompt, width, height, image_path, created_at';
+
+interface SummaryRow {
+  id: number;
+  subject_id: number | null;
+  prompt: string;
+  seed: string | number;
+  width: number;
+  height: number;
+  image_path: string;
+  created_at: string;
+}
 const MAX_LIST = 1000;
 
 /** Data-folder-relative path of a result PNG with these bytes. */
@@ -80,6 +92,29 @@ function normaliseTime(value: string, what: string): string {
   const time = new Date(value);
   if (Number.isNaN(time.getTime())) throw new Error(`${what} must be an ISO 8601 date and time (got '${value}')`);
   return time.toISOString();
+}
+
+/**
+ * A listing's WHERE clause and its parameters: results not deleted, and only the filters given, so
+ * SQLite picks the (subject_id, created_at) or (created_at) index. Stored times are toISOString()
+ * text, so bounds in the same form compare as times.
+ */
+function listingWhere(filter: GenerationFilter): { where: string; params: Record<string, string | number> } {
+  const conditions = ['deleted_at IS NULL'];
+  const params: Record<string, string | number> = {};
+  if (filter.subjectId !== undefined) {
+    conditions.push('subject_id = :subjectId');
+    params['subjectId'] = filter.subjectId;
+  }
+  if (filter.since !== undefined) {
+    conditions.push('created_at >= :since');
+    params['since'] = normaliseTime(filter.since, 'since');
+  }
+  if (filter.until !== undefined) {
+    conditions.push('created_at < :until');
+    params['until'] = normaliseTime(filter.until, 'until');
+  }
+  return { where: conditions.join(' AND '), params };
 }
 
 export class GenerationsStore {
@@ -143,26 +178,38 @@ export class GenerationsStore {
     return row ? toRecord(row) : null;
   }
 
-  /** Newest first. */
+  /** Newest first, with their recipes. */
   list(filter: GenerationFilter = {}): GenerationRecord[] {
     const limit = Math.min(Math.max(Math.trunc(filter.limit ?? 200), 0), MAX_LIST);
+    const { where, params } = listingWhere(filter);
+    const rows = this.#db
+      .prepare(`SELECT ${COLUMNS} FROM generations WHERE ${where} ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset`)
+      .all({ ...params, limit, offset: Math.max(Math.trunc(filter.offset ?? 0), 0) }) as GenerationRow[];
+    return rows.map(toRecord);
+  }
+
+  /**
+   * Newest first, as the gallery grid shows them: no recipe is parsed (the seed is read from its JSON),
+   * so a page stays cheap and one damaged recipe does not break the grid.
+   */
+  listSummaries(filter: GenerationFilter = {}): GenerationSummary[] {
+    const { where, params } = listingWhere(filter);
     const rows = this.#db
       .prepare(
-        `SELECT ${COLUMNS} FROM generations
-         WHERE deleted_at IS NULL
-           AND (:subjectId IS NULL OR subject_id = :subjectId)
-           AND (:since IS NULL OR created_at >= :since)
-           AND (:until IS NULL OR created_at < :until)
-         ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset`,
+        `SELECT id, subject_id, prompt, coalesce(json_extract(recipe_json, '$.seed'), CAST(seed AS TEXT)) AS seed, width, height, image_path, created_at
+         FROM generations WHERE ${where} ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset`,
       )
-      .all({
-        subjectId: filter.subjectId ?? null,
-        since: filter.since !== undefined ? normaliseTime(filter.since, 'since') : null,
-        until: filter.until !== undefined ? normaliseTime(filter.until, 'until') : null,
-        limit,
-        offset: Math.max(Math.trunc(filter.offset ?? 0), 0),
-      }) as GenerationRow[];
-    return rows.map(toRecord);
+      .all({ ...params, limit: filter.limit ?? 200, offset: filter.offset ?? 0 }) as SummaryRow[];
+    return rows.map((r) => ({
+      id: r.id,
+      subjectId: r.subject_id,
+      prompt: r.prompt,
+      seed: String(r.seed),
+      width: r.width,
+      height: r.height,
+      imagePath: r.image_path,
+      createdAt: r.created_at,
+    }));
   }
 
   /**

@@ -4,8 +4,6 @@
  */
 import type { Database } from 'better-sqlite3';
 import type {
-  GenerationQuery,
-  GenerationSummary,
   LibraryCounts,
   ModelKind,
   ModelStatus,
@@ -45,17 +43,6 @@ export interface ModelRegistration {
   name: string;
   kind: ModelKind;
   folder: string;
-}
-
-interface GenerationRow {
-  id: number;
-  subject_id: number | null;
-  prompt: string;
-  seed: string;
-  width: number;
-  height: number;
-  image_path: string;
-  created_at: string;
 }
 
 const MODEL_COLUMNS = 'id, name, kind, folder, status, hash, is_demo';
@@ -136,38 +123,6 @@ export class LibraryStore {
       photoCount: r.photo_count,
       createdAt: r.created_at,
       updatedAt: r.updated_at,
-    }));
-  }
-
-  /** Newest first. Only the filters given go into the WHERE clause, so SQLite picks the (subject_id, created_at) or (created_at) index. */
-  listGenerations(query: GenerationQuery): GenerationSummary[] {
-    const conditions: string[] = ['deleted_at IS NULL'];
-    if (query.subjectId !== undefined) conditions.push('subject_id = :subjectId');
-    // Stored times are toISOString() text, so bounds in the same form compare as times.
-    if (query.since !== undefined) conditions.push('created_at >= :since');
-    if (query.until !== undefined) conditions.push('created_at < :until');
-    const rows = this.#db
-      .prepare(
-        `SELECT id, subject_id, prompt, coalesce(json_extract(recipe_json, '$.seed'), CAST(seed AS TEXT)) AS seed, width, height, image_path, created_at FROM generations
-         WHERE ${conditions.join(' AND ')}
-         ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset`,
-      )
-      .all({
-        ...(query.subjectId !== undefined ? { subjectId: query.subjectId } : {}),
-        ...(query.since !== undefined ? { since: new Date(query.since).toISOString() } : {}),
-        ...(query.until !== undefined ? { until: new Date(query.until).toISOString() } : {}),
-        limit: query.limit ?? 200,
-        offset: query.offset ?? 0,
-      }) as GenerationRow[];
-    return rows.map((r) => ({
-      id: r.id,
-      subjectId: r.subject_id,
-      prompt: r.prompt,
-      seed: String(r.seed),
-      width: r.width,
-      height: r.height,
-      imagePath: r.image_path,
-      createdAt: r.created_at,
     }));
   }
 

@@ -3,6 +3,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { statSync } from 'node:fs';
 import { openDatabase, databasePath } from '../../main/library/database';
 import { DatabaseTooNewError, LATEST_SCHEMA_VERSION, migrate, currentSchemaVersion } from '../../main/library/migrations';
+import { GenerationsStore } from '../../main/gallery/generations-store';
 import { LibraryStore } from '../../main/library/library-store';
 import { DEFAULT_SETTINGS } from '../../main/library/settings-store';
 import { makeTempDir } from '../helpers/temp-dir';
@@ -76,7 +77,7 @@ describe('library database', () => {
 
     raw.prepare('DELETE FROM subjects WHERE id = ?').run(subject);
     expect(store.counts()).toEqual({ subjects: 0, photos: 0, generations: 1, models: 0 });
-    expect(store.listGenerations({})[0]?.subjectId).toBeNull();
+    expect(new GenerationsStore(store.connection, dir.path).listSummaries({})[0]?.subjectId).toBeNull();
     raw.close();
     store.close();
   });
