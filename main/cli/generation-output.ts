@@ -10,7 +10,7 @@ import type { RgbImage } from '../engine/imaging/decode';
 import { GenerationsStore, type GenerationRecord } from '../gallery/generations-store';
 import { generationPng } from '../gallery/generation-png';
 import { openDatabase } from '../library/database';
-import { beginJobRun, finishJobRun } from '../library/job-journal';
+import { withJobRun } from '../library/job-journal';
 import type { Recipe } from '../gallery/recipe';
 
 export interface GenerationOutput {
@@ -32,15 +32,13 @@ export async function writeGenerationOutput(output: GenerationOutput): Promise<G
     try {
       // Journaled while the file and its row are written, so a studio starting in that instant does
       // not take the file for a crash's leftover and sweep it.
-      const run = beginJobRun(db, { kind: 'cli-record', label: `Record ${basename(output.out)} in the gallery`, totalSteps: 1 });
-      try {
-        const record = new GenerationsStore(db, output.libraryDir).insert({ recipe: output.recipe, png });
-        finishJobRun(db, run, 'done', `Recorded generation ${record.id}`);
-        return record;
-      } catch (error) {
-        finishJobRun(db, run, 'failed', error instanceof Error ? error.message : String(error));
-        throw error;
-      }
+      const { recipe, libraryDir } = output;
+      return await withJobRun(
+        db,
+        { kind: 'cli-record', label: `Record ${basename(output.out)} in the gallery`, totalSteps: 1 },
+        async () => new GenerationsStore(db, libraryDir).insert({ recipe, png }),
+        (record) => `Recorded generation ${record.id}`,
+      );
     } finally {
       db.close();
     }

@@ -71,6 +71,30 @@ export function finishJobRun(db: Database, id: string, state: Exclude<JobRunStat
   ).run(state, message, id);
 }
 
+/**
+ * Runs `work` as a journalled run: begun now, then finished as done (with `doneMessage` of its result),
+ * cancelled (when `signal` was aborted) or failed (with the error's message). Only a process that dies
+ * meanwhile leaves it 'running'. `work` gets the run's id to record its steps.
+ */
+export async function withJobRun<T>(
+  db: Database,
+  run: { kind: string; label: string; subjectId?: number | null; totalSteps: number },
+  work: (runId: string) => Promise<T>,
+  doneMessage: (result: T) => string,
+  signal?: AbortSignal,
+): Promise<T> {
+  const id = beginJobRun(db, run);
+  try {
+    const result = await work(id);
+    finishJobRun(db, id, 'done', doneMessage(result));
+    return result;
+  } catch (error) {
+    const cancelled = signal?.aborted === true;
+    finishJobRun(db, id, cancelled ? 'cancelled' : 'failed', cancelled ? 'Cancelled' : error instanceof Error ? error.message : String(error));
+    throw error;
+  }
+}
+
 export function getJobRun(db: Database, id: string): JobRun | undefined {
   const row = db.prepare('SELECT * FROM job_runs WHERE id = ?').get(id) as JobRunRow | undefined;
   return row ? toJobRun(row) : undefined;
@@ -107,28 +131,26 @@ export function failInterruptedJobRuns(db: Database): JobRun[] {
 export function journaledJob(db: Database, spec: JobSpec, extra: { subjectId?: number | null } = {}): JobSpec {
   return {
     ...spec,
-    run: async (context) => {
-      const id = beginJobRun(db, { kind: spec.kind, label: spec.label, subjectId: extra.subjectId ?? null, totalSteps: spec.totalSteps });
+    run: (context) => {
       let recorded = -1;
-      try {
-        const message = await spec.run({
-          ...context,
-          progress: (step, totalSteps, message, preview) => {
-            // One write per step, not per preview or message: the journal only needs to say how far it got.
-            if (step !== recorded) {
-              recorded = step;
-              updateJobRun(db, id, step, totalSteps, message ?? '');
-            }
-            context.progress(step, totalSteps, message, preview);
-          },
-        });
-        finishJobRun(db, id, 'done', message);
-        return message;
-      } catch (error) {
-        const cancelled = context.signal.aborted;
-        finishJobRun(db, id, cancelled ? 'cancelled' : 'failed', cancelled ? 'Cancelled' : error instanceof Error ? error.message : String(error));
-        throw error;
-      }
+      return withJobRun(
+        db,
+        { kind: spec.kind, label: spec.label, subjectId: extra.subjectId ?? null, totalSteps: spec.totalSteps },
+        (id) =>
+          spec.run({
+            ...context,
+            progress: (step, totalSteps, message, preview) => {
+              // One write per step, not per preview or message: the journal only needs to say how far it got.
+              if (step !== recorded) {
+                recorded = step;
+                updateJobRun(db, id, step, totalSteps, message ?? '');
+              }
+              context.progress(step, totalSteps, message, preview);
+            },
+          }),
+        (message) => message,
+        context.signal,
+      );
     },
   };
 }

@@ -14,7 +14,7 @@ import { embedSubject, imageProcessorOf, meanEmbedding, type SubjectEmbedding } 
 import { preprocessReferenceImage } from '../engine/imaging/preprocess';
 import type { EngineContext } from '../engine/pipelines/engine-context';
 import type { ModelFolder } from '../models/model-folder';
-import { beginJobRun, finishJobRun, updateJobRun } from './job-journal';
+import { updateJobRun, withJobRun } from './job-journal';
 import { modelFingerprint } from './model-fingerprint';
 import { absoluteDataPath } from './photo-files';
 
@@ -84,10 +84,10 @@ export async function computeSubjectEmbeddings(
   const subject = requireSubject(db, request.subjectId);
   const photos = subjectPhotos(db, request.subjectId);
   if (photos.length === 0) throw new StudioError('invalid-request', `${subject.name} has no photos yet: add at least one.`);
-  const jobId = beginJobRun(db, { kind: 'subject-embeddings', label: `Subject embeddings of ${subject.name}`, subjectId: request.subjectId, totalSteps: photos.length });
   let computed = 0;
   let cached = 0;
-  try {
+  const run = { kind: 'subject-embeddings', label: `Subject embeddings of ${subject.name}`, subjectId: request.subjectId, totalSteps: photos.length };
+  return withJobRun(db, run, async (jobId) => {
     for (const [index, photo] of photos.entries()) {
       options.signal?.throwIfAborted();
       const key = { category: subject.category, modelHash: request.modelHash };
@@ -104,14 +104,8 @@ export async function computeSubjectEmbeddings(
       updateJobRun(db, jobId, index + 1, photos.length, message);
       options.onProgress?.({ done: index + 1, total: photos.length, message });
     }
-    const mean = subjectMeanEmbedding(db, request.subjectId, request.modelHash);
-    finishJobRun(db, jobId, 'done', `Computed ${computed}, reused ${cached}`);
-    return { computed, cached, mean };
-  } catch (error) {
-    const cancelled = options.signal?.aborted === true;
-    finishJobRun(db, jobId, cancelled ? 'cancelled' : 'failed', cancelled ? 'Cancelled' : error instanceof Error ? error.message : String(error));
-    throw error;
-  }
+    return { computed, cached, mean: subjectMeanEmbedding(db, request.subjectId, request.modelHash) };
+  }, () => `Computed ${computed}, reused ${cached}`, options.signal);
 }
 
 /** The subject's weighted mean from cached rows; fails, saying what to do, when some are missing. */

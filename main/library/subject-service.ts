@@ -9,7 +9,7 @@
 import type { Database } from 'better-sqlite3';
 import type { NewSubject, PhotoWeightsUpdate, RejectedPhoto, SubjectDeletion, SubjectDetail, SubjectPhoto, SubjectUpdate } from '../api/contract';
 import { StudioError } from '../api/studio-error';
-import { beginJobRun, failInterruptedJobRuns, finishJobRun, hasLiveJobRuns, updateJobRun, type JobRun } from './job-journal';
+import { failInterruptedJobRuns, hasLiveJobRuns, updateJobRun, withJobRun, type JobRun } from './job-journal';
 import { photoFilePath, removeUnreferencedPhotoFiles, storeContentFile, sweepOrphanPhotoFiles, thumbFilePath } from './photo-files';
 import { preparePhoto, sourceName, type PhotoSource } from './photo-import';
 
@@ -90,31 +90,35 @@ export class SubjectService {
    * reason; the subject appears only once its photos are in, and not at all when none is usable.
    */
   async importSubject(subject: NewSubject, sources: readonly PhotoSource[], options: ImportOptions = {}): Promise<NewSubjectResult> {
-    const jobId = beginJobRun(this.db, { kind: 'subject-import', label: `Import photos of ${subject.name.trim()}`, totalSteps: sources.length });
-    let subjectId: number | null = null;
-    try {
-      subjectId = this.#insertSubject(subject, jobId);
-      this.db.prepare('UPDATE job_runs SET subject_id = ? WHERE id = ?').run(subjectId, jobId);
-      const result = await this.#importPhotos(subjectId, sources, {
-        ...options,
-        onProgress: (progress) => {
-          updateJobRun(this.db, jobId, progress.done, progress.total, `Imported ${progress.name}`);
-          options.onProgress?.(progress);
-        },
-      });
-      if (result.added.length === 0) {
-        const reasons = result.rejected.map((r) => `${r.name}: ${r.reason}`).join('; ');
-        throw new StudioError('invalid-request', `None of the photos could be used, so no subject was created. ${reasons || 'No photos were given.'}`);
-      }
-      this.db.prepare(`UPDATE subjects SET import_job_id = NULL, updated_at = ${NOW} WHERE id = ?`).run(subjectId);
-      finishJobRun(this.db, jobId, 'done', `Imported ${result.added.length} photos, refused ${result.rejected.length}`);
-      return { ...result, subject: this.getSubject(subjectId) };
-    } catch (error) {
-      if (subjectId !== null) this.#purgeSubjects([subjectId]);
-      const cancelled = options.signal?.aborted === true;
-      finishJobRun(this.db, jobId, cancelled ? 'cancelled' : 'failed', cancelled ? 'Cancelled' : error instanceof Error ? error.message : String(error));
-      throw error;
-    }
+    return withJobRun(
+      this.db,
+      { kind: 'subject-import', label: `Import photos of ${subject.name.trim()}`, totalSteps: sources.length },
+      async (jobId) => {
+        let subjectId: number | null = null;
+        try {
+          subjectId = this.#insertSubject(subject, jobId);
+          this.db.prepare('UPDATE job_runs SET subject_id = ? WHERE id = ?').run(subjectId, jobId);
+          const result = await this.#importPhotos(subjectId, sources, {
+            ...options,
+            onProgress: (progress) => {
+              updateJobRun(this.db, jobId, progress.done, progress.total, `Imported ${progress.name}`);
+              options.onProgress?.(progress);
+            },
+          });
+          if (result.added.length === 0) {
+            const reasons = result.rejected.map((r) => `${r.name}: ${r.reason}`).join('; ');
+            throw new StudioError('invalid-request', `None of the photos could be used, so no subject was created. ${reasons || 'No photos were given.'}`);
+          }
+          this.db.prepare(`UPDATE subjects SET import_job_id = NULL, updated_at = ${NOW} WHERE id = ?`).run(subjectId);
+          return { ...result, subject: this.getSubject(subjectId) };
+        } catch (error) {
+          if (subjectId !== null) this.#purgeSubjects([subjectId]);
+          throw error;
+        }
+      },
+      (result) => `Imported ${result.added.length} photos, refused ${result.rejected.length}`,
+      options.signal,
+    );
   }
 
   /** Adds photos to an existing subject; duplicates and unreadable files are refused one by one. */
@@ -122,17 +126,17 @@ export class SubjectService {
     const subject = this.#requireSubject(subjectId);
     // Journaled like an import: while it runs, another process's start-up sweep leaves its files alone,
     // and a crash shows up as an interrupted job (whatever photos were committed stay, whole).
-    const jobId = beginJobRun(this.db, { kind: 'photo-add', label: `Add photos to ${subject.name}`, subjectId, totalSteps: sources.length });
-    try {
-      const result = await this.#importPhotos(subjectId, sources, options);
-      if (result.added.length > 0) this.#touch(subjectId);
-      finishJobRun(this.db, jobId, 'done', `Added ${result.added.length} photos, refused ${result.rejected.length}`);
-      return result;
-    } catch (error) {
-      const cancelled = options.signal?.aborted === true;
-      finishJobRun(this.db, jobId, cancelled ? 'cancelled' : 'failed', cancelled ? 'Cancelled' : error instanceof Error ? error.message : String(error));
-      throw error;
-    }
+    return withJobRun(
+      this.db,
+      { kind: 'photo-add', label: `Add photos to ${subject.name}`, subjectId, totalSteps: sources.length },
+      async () => {
+        const result = await this.#importPhotos(subjectId, sources, options);
+        if (result.added.length > 0) this.#touch(subjectId);
+        return result;
+      },
+      (result) => `Added ${result.added.length} photos, refused ${result.rejected.length}`,
+      options.signal,
+    );
   }
 
   getSubject(id: number): SubjectDetail {
