@@ -15,6 +15,18 @@ export default defineConfig({
         },
       },
       {
+        // Every net on the WebGPU provider against the reference kit, through SwiftShader where there is
+        // no GPU: slow (a CPU emulating a GPU), so one file at a time with generous timeouts.
+        test: {
+          name: 'webgpu',
+          include: ['test/webgpu/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 180_000,
+          hookTimeout: 60_000,
+          fileParallelism: false,
+        },
+      },
+      {
         test: {
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts'],

@@ -3,13 +3,18 @@
  *
  * main/api implements `StudioApi`, preload/ exposes it as `window.studio` (Electron), the serve-mode
  * transport speaks it over HTTP + WebSocket, and the renderer consumes it without knowing which.
- * This module is pure: it imports nothing and holds only types plus the name tables that the
+ * This module is pure: it imports only types (the engine's provider types) and holds types plus the name tables that the
  * transports need to build their proxies (in the spirit of VS Code's ProxyChannel).
  */
 
 // ---------------------------------------------------------------------------------------------
 // DTOs
 // ---------------------------------------------------------------------------------------------
+
+// What the engine says about execution providers is the engine's own type (the engine imports nothing
+// from the layers above it); the contract passes it on.
+import type { BackendInfo } from '../engine/providers/provider-types';
+export type { AttentionLowering, BackendInfo, NetName, NetPlacement, RuntimeCheckResult } from '../engine/providers/provider-types';
 
 export type RunMode = 'electron' | 'serve' | 'cli';
 
@@ -37,19 +42,6 @@ export interface LibraryCounts {
   models: number;
 }
 
-/** An ONNX Runtime execution provider as this machine's onnxruntime-node build reports it. */
-export interface BackendInfo {
-  /** The name ORT uses: 'cpu', 'webgpu', 'cuda', 'dml', 'coreml', 'tensorrt'... */
-  name: string;
-  /** Human label for the UI. */
-  label: string;
-  /** True when the binaries ship inside onnxruntime-node (no add-on needed). */
-  bundled: boolean;
-  /** True when a session can be created with it on this machine right now. */
-  available: boolean;
-  /** One sentence for the user: what it is, or what is missing and how to get it. */
-  note: string;
-}
 
 export type DeviceChoice = 'auto' | 'cpu' | 'webgpu' | 'cuda' | 'dml' | 'coreml';
 export const DEVICE_CHOICES = ['auto', 'cpu', 'webgpu', 'cuda', 'dml', 'coreml'] as const satisfies readonly DeviceChoice[];
@@ -313,16 +305,6 @@ export interface RuntimeCheckRequest {
   backend: string;
 }
 
-/** Outcome of running a tiny in-memory ONNX graph on one execution provider. */
-export interface RuntimeCheckResult {
-  backend: string;
-  ok: boolean;
-  /** Wall time of session creation + one run, in milliseconds. */
-  millis: number;
-  /** Largest |ORT − reference| over the outputs, or null when the run failed. */
-  maxAbsError: number | null;
-  message: string;
-}
 
 export type JobState = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
 export type JobProgressUnit = 'steps' | 'bytes';

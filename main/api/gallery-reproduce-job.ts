@@ -23,7 +23,7 @@ import type { GenerationRecord, GenerationsStore } from '../gallery/generations-
 import { recordGeneration } from '../gallery/generation-png';
 import { comparePixels, type PixelComparison } from '../gallery/pixel-compare';
 import { readPngFile } from '../gallery/png-recipe';
-import { createRecipe, type Recipe } from '../gallery/recipe';
+import { rerunRecipe, type Recipe } from '../gallery/recipe';
 import { recipeGenerateRequest, RecipeFileError } from '../gallery/recipe-run';
 import { findLibraryPhoto } from '../gallery/recipe-files';
 import { missingRecipePhotos, recipeLibrarySubject } from '../gallery/recipe-library';
@@ -138,7 +138,7 @@ export async function runReproductionJob(
   context.progress(recipe.steps, recipe.steps, 'Comparing the pixels');
   const image = floatImageToRgb(result.image, result.width, result.height);
   const comparison = comparePixels(await decodeRgb(plan.originalPng), image);
-  const rerun = createRecipe({ ...recipe, appVersion: packageJson.version, device, durationMs: Date.now() - started, createdAt: new Date().toISOString() });
+  const rerun = rerunRecipe(recipe, { appVersion: packageJson.version, device, placements: result.placements, durationMs: Date.now() - started });
   const record = await recordGeneration(env.gallery, {
     image,
     recipe: rerun,

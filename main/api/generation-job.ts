@@ -21,7 +21,7 @@ import type { ModelFolder } from '../models/model-folder';
 import { cachedPhotoEmbedding, computeSubjectEmbeddingsWithEngine } from '../library/subject-embeddings';
 import type { SubjectService } from '../library/subject-service';
 import { recipeSubjectEmbedding, recipeSubjectOf } from '../library/subject-recipe';
-import { createRecipe, type RecipeMix } from '../gallery/recipe';
+import { createRecipe, deviceNotesField, type RecipeMix } from '../gallery/recipe';
 import type { GenerationRecord, GenerationsStore } from '../gallery/generations-store';
 import { recordGeneration } from '../gallery/generation-png';
 import { generateInJob } from './generation-progress';
@@ -205,6 +205,7 @@ export async function runGenerationJob(
       promptStrength: DEFAULT_PROMPT_STRENGTH,
       promptReps: DEFAULT_PROMPT_REPS,
       device,
+      ...deviceNotesField(result.placements),
       durationMs: Date.now() - started,
       createdAt: new Date().toISOString(),
     });

@@ -11,7 +11,7 @@ import { CancelledError } from '../engine/pipelines/engine-context';
 import type { ModelFolder } from '../models/model-folder';
 import { SCHEDULER_NAMES, type SchedulerName } from '../api/contract';
 import { modelFingerprint } from '../library/model-fingerprint';
-import { createRecipe, type Recipe } from '../gallery/recipe';
+import { createRecipe, deviceNotesField, type Recipe } from '../gallery/recipe';
 import { sha256OfFile } from '../gallery/recipe-files';
 import { DEVICE_HELP, withEngine } from './engine-session';
 import { writeGenerationOutput } from './generation-output';
@@ -72,6 +72,7 @@ async function recipeOfRun(options: GenerateOptions, run: { model: ModelFolder; 
     promptStrength: options.promptStrength,
     promptReps: options.promptReps,
     device: run.device,
+    ...deviceNotesField(run.result.placements),
     durationMs: Math.round(run.result.timings.totalMs),
     createdAt: new Date().toISOString(),
   });

@@ -15,7 +15,7 @@ import { modelFingerprint } from '../library/model-fingerprint';
 import { loadModelFolder } from '../models/model-folder';
 import { comparePixels, type PixelComparison } from '../gallery/pixel-compare';
 import { readPngFile, readRecipe } from '../gallery/png-recipe';
-import { createRecipe, type Recipe } from '../gallery/recipe';
+import { rerunRecipe, type Recipe } from '../gallery/recipe';
 import { recipeGenerateRequest } from '../gallery/recipe-run';
 import { DEVICE_HELP, withEngine } from './engine-session';
 import { weightsCacheDir } from './generate-command';
@@ -82,7 +82,7 @@ export function registerReproduceCommand(program: Command): void {
           return generateOnDevice(resolved, request, (step, total, etaMs, elapsedMs) => bar.update(step, total, etaMs, elapsedMs));
         });
         const image = floatImageToRgb(result.image, result.width, result.height);
-        const rerun = createRecipe({ ...recipe, appVersion: packageJson.version, device, durationMs: Math.round(result.timings.totalMs), createdAt: new Date().toISOString() });
+        const rerun = rerunRecipe(recipe, { appVersion: packageJson.version, device, placements: result.placements, durationMs: Math.round(result.timings.totalMs) });
         await writeGenerationOutput({ image, recipe: rerun, out: options.out, libraryDir: null });
         bar.finish(`wrote ${options.out} (${result.width}×${result.height}) on ${device} in ${(result.timings.totalMs / 1000).toFixed(1)} s`);
 

@@ -10,13 +10,17 @@ import { z } from 'zod';
 import { SCHEDULER_NAMES } from '../api/contract';
 import type { GenerateRequest, ImageInput } from '../engine/pipelines/generate';
 import type { ModelFolder } from '../models/model-folder';
+import { placementNotes } from '../engine/providers/kernel-routing';
+import type { NetPlacement } from '../engine/providers/provider-types';
 
 export const RECIPE_APP = 'BLIP Studio';
 /** The newest version this app writes (for recipes that need it) and reads. */
-export const RECIPE_VERSION = 2;
+export const RECIPE_VERSION = 3;
 /** Version 2 added `mix` (two subjects with a ratio); everything else reads as in version 1. */
 const MIX_RECIPE_VERSION = 2;
-const RECIPE_VERSIONS = [1, 2] as const;
+/** Version 3 added `deviceNotes` (what ran differently on the device, and why). */
+const DEVICE_NOTES_RECIPE_VERSION = 3;
+const RECIPE_VERSIONS = [1, 2, 3] as const;
 
 /** Bounds for untrusted recipes; generous for real use, small enough that nothing downstream chokes. */
 export const RECIPE_LIMITS = Object.freeze({
@@ -31,6 +35,8 @@ export const RECIPE_LIMITS = Object.freeze({
   scale: 100,
   promptReps: 1000,
   durationMs: 7 * 24 * 3600 * 1000,
+  deviceNotes: 10,
+  deviceNoteChars: 500,
 });
 
 const MAX_SEED = 2n ** 64n - 1n;
@@ -87,11 +93,16 @@ const recipeObjectSchema = z.strictObject({
   promptStrength: finiteIn(0, RECIPE_LIMITS.scale),
   promptReps: integerIn(1, RECIPE_LIMITS.promptReps),
   device: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'expected an execution provider name such as cpu or cuda'),
+  /** Where nets ran differently from the device's plain fused graphs, and why (e.g. WebGPU's attention lowering). */
+  deviceNotes: z.array(nonEmptyText(RECIPE_LIMITS.deviceNoteChars)).min(1).max(RECIPE_LIMITS.deviceNotes).optional(),
   durationMs: finiteIn(0, RECIPE_LIMITS.durationMs),
   createdAt: z.iso.datetime(),
 });
 
 export const recipeSchema = recipeObjectSchema.superRefine((recipe, ctx) => {
+  if (recipe.deviceNotes !== undefined && recipe.recipeVersion < DEVICE_NOTES_RECIPE_VERSION) {
+    ctx.addIssue({ code: 'custom', path: ['deviceNotes'], message: `device notes need recipe version ${DEVICE_NOTES_RECIPE_VERSION} or later` });
+  }
   if (recipe.mix === undefined) return;
   if (recipe.recipeVersion < MIX_RECIPE_VERSION) ctx.addIssue({ code: 'custom', path: ['mix'], message: `mixing subjects needs recipe version ${MIX_RECIPE_VERSION} or later` });
   if (!('photos' in recipe.subject)) ctx.addIssue({ code: 'custom', path: ['mix'], message: 'only a library subject (photos with weights) can be mixed with another' });
@@ -195,5 +206,18 @@ export function a1111Parameters(recipe: Recipe): string {
 
 /** A new recipe from what was run: the fixed fields are filled in and the whole is checked as an untrusted one would be. */
 export function createRecipe(fields: Omit<Recipe, 'app' | 'recipeVersion'>): Recipe {
-  return parseRecipe({ app: RECIPE_APP, recipeVersion: fields.mix ? MIX_RECIPE_VERSION : 1, ...fields });
+  const recipeVersion = fields.deviceNotes !== undefined ? DEVICE_NOTES_RECIPE_VERSION : fields.mix ? MIX_RECIPE_VERSION : 1;
+  return parseRecipe({ app: RECIPE_APP, recipeVersion, ...fields });
+}
+
+/** The recipe field for what a run's placements say (nothing when every net ran plainly on the device). */
+export function deviceNotesField(placements: readonly NetPlacement[]): Pick<Recipe, 'deviceNotes'> {
+  const notes = placementNotes(placements);
+  return notes.length > 0 ? { deviceNotes: notes } : {};
+}
+
+/** A recipe run again: its fields, with the new run's device, device notes, duration and date. */
+export function rerunRecipe(recipe: Recipe, run: { appVersion: string; device: string; placements: readonly NetPlacement[]; durationMs: number }): Recipe {
+  const { app: _app, recipeVersion: _version, deviceNotes: _notes, ...fields } = recipe;
+  return createRecipe({ ...fields, appVersion: run.appVersion, device: run.device, ...deviceNotesField(run.placements), durationMs: run.durationMs, createdAt: new Date().toISOString() });
 }

@@ -5,6 +5,10 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { ModelFolderError, type ModelComponent, type ModelFolder } from '../engine/pipelines/model-folder';
+
+// The folder's in-memory form is the engine's (its pipelines take it); this module reads it from disk.
+export { ModelFolderError, requireComponent, type ModelComponent, type ModelFolder } from '../engine/pipelines/model-folder';
 
 /** The pipelines BLIP Studio runs, with the components each needs. */
 export const PIPELINE_COMPONENTS: Readonly<Record<string, readonly string[]>> = {
@@ -18,33 +22,6 @@ const CONFIG_FILE: Readonly<Record<string, string>> = {
   image_processor: 'preprocessor_config.json',
   tokenizer: 'tokenizer_config.json',
 };
-
-export interface ModelComponent {
-  name: string;
-  library: string;
-  className: string;
-  dir: string;
-  /** Parsed config, or null when the component has none we read (e.g. a tokenizer without its config). */
-  config: Record<string, unknown> | null;
-}
-
-export interface ModelFolder {
-  dir: string;
-  pipelineClass: string;
-  /** Top-level pipeline settings from model_index.json, e.g. `ctx_begin_pos`. */
-  index: Record<string, unknown>;
-  components: ReadonlyMap<string, ModelComponent>;
-}
-
-export class ModelFolderError extends Error {
-  constructor(
-    readonly dir: string,
-    readonly problems: readonly string[],
-  ) {
-    super(`${dir} is not a usable BLIP-Diffusion model folder:\n  - ${problems.join('\n  - ')}`);
-    this.name = 'ModelFolderError';
-  }
-}
 
 function readJson(path: string, problems: string[]): Record<string, unknown> | null {
   try {
@@ -97,11 +74,4 @@ export function loadModelFolder(folder: string): ModelFolder {
   }
   if (problems.length > 0) throw new ModelFolderError(dir, problems);
   return { dir, pipelineClass, index, components };
-}
-
-export function requireComponent(model: ModelFolder, name: string): ModelComponent & { config: Record<string, unknown> } {
-  const component = model.components.get(name);
-  if (!component) throw new ModelFolderError(model.dir, [`the ${model.pipelineClass} has no '${name}' component`]);
-  if (!component.config) throw new ModelFolderError(model.dir, [`${name}: no configuration file`]);
-  return component as ModelComponent & { config: Record<string, unknown> };
 }

@@ -30,7 +30,7 @@ describe('recipe schema', () => {
   it('refuses forged fields: unknown keys, another app, an unknown version, both subject forms, bad hashes', () => {
     expect(problemsOf(forged((j) => (j.script = 'rm -rf /')))).toEqual([expect.stringMatching(/script|Unrecognized/i)]);
     expect(problemsOf(forged((j) => (j.app = 'Other Studio')))[0]).toMatch(/^app:/);
-    expect(problemsOf(forged((j) => (j.recipeVersion = 3)))[0]).toMatch(/^recipeVersion:/);
+    expect(problemsOf(forged((j) => (j.recipeVersion = 4)))[0]).toMatch(/^recipeVersion:/);
     expect(problemsOf(forged((j) => ((j.subject as Record<string, unknown>).photos = [{ sha256: 'd'.repeat(64), weight: 1 }]))).length).toBeGreaterThan(0);
     expect(problemsOf(forged((j) => ((j.model as Record<string, unknown>).hash = 'A'.repeat(64))))[0]).toMatch(/^model\.hash:.*SHA-256/);
     expect(problemsOf(forged((j) => (j.scheduler = 'lms')))[0]).toMatch(/^scheduler:/);

@@ -42,7 +42,7 @@ describe('builder ops for the UNet family on ORT CPU (GroupNormalization-21, nea
   async function run(fused: boolean): Promise<TensorMap> {
     const b = new GraphBuilder();
     const input = b.input('x', 'float32', [n, c, h, w]);
-    const context = { b, fused, weights: new WeightBinder(b, { names: () => [], lookup: () => undefined }, 'ops') };
+    const context = { b, fused, fusedAttention: fused, weights: new WeightBinder(b, { names: () => [], lookup: () => undefined }, 'ops') };
     const outputs = [
       { name: 'norm', value: groupNorm(b, input, b.constant(scale, [c]), b.constant(bias, [c]), groups, eps, fused) },
       { name: 'doubled', value: nearestResize(context, input, [2 * h, 2 * w]) },

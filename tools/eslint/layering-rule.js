@@ -14,7 +14,7 @@ const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /** The pure layers: they must run anywhere (main, worker, renderer, tests) with nothing but the ES library. */
 /** The pure layers: folders end with '/'. tsconfig.pure.json lists the same set for the no-DOM, no-Node type check. */
-export const PURE_LAYERS = ['main/api/contract.ts', 'main/engine/graph/', 'main/engine/nets/', 'main/engine/tokenizers/', 'main/engine/schedulers/', 'main/engine/random/', 'main/engine/io/npy.ts'];
+export const PURE_LAYERS = ['main/api/contract.ts', 'main/engine/graph/', 'main/engine/nets/', 'main/engine/tokenizers/', 'main/engine/schedulers/', 'main/engine/random/', 'main/engine/io/npy.ts', 'main/engine/providers/'];
 const CONTRACT = 'main/api/contract.ts';
 /** Packages that only work in Node or Electron's main process (native add-ons, Node APIs). */
 const NODE_ONLY_PACKAGES = ['electron', 'onnxruntime-node', 'better-sqlite3', 'sharp', 'ws', 'commander', 'bindings'];
@@ -36,6 +36,12 @@ export const LAYERING_RULES = [
     literalOnly: true,
     why: 'the API contract imports nothing at run time (type-only imports are fine), which is what makes it safe to bundle into the renderer and the preload',
     forbids: (t) => !t.typeOnly,
+  },
+  {
+    name: 'engine-imports-downward',
+    files: ['main/engine/'],
+    why: 'the engine is the bottom of main/: it imports its own files and the one foundation helper main/files/atomic-write.ts, never the layers that use it (api, models, library, gallery, jobs, cli…); types they share with it live in the engine',
+    forbids: (t) => t.kind === 'file' && !inAny(t.file, ['main/engine/', 'main/files/atomic-write.ts']),
   },
   {
     name: 'onnxruntime-in-ort-host-only',

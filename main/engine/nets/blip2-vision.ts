@@ -54,7 +54,7 @@ function encoderLayer(context: NetContext, config: Blip2VisionConfig, x: Value, 
     const qkvBias = config.qkvBias ? weights.parameter(`${prefix}self_attn.qkv.bias`, [3 * d]) : null;
     const qkv = linear(b, h, weights.parameter(`${prefix}self_attn.qkv.weight`, [3 * d, d]), qkvBias); // [B, T, 3D]
     const part = (index: number) => b.slice(qkv, { starts: [index * d], ends: [(index + 1) * d], axes: [-1] });
-    const heads = multiHeadAttention(b, { query: part(0), key: part(1), value: part(2), numHeads: config.numAttentionHeads, bias: null, fused });
+    const heads = multiHeadAttention(b, { query: part(0), key: part(1), value: part(2), numHeads: config.numAttentionHeads, bias: null, fused: context.fusedAttention });
     return linear(b, heads, weights.parameter(`${prefix}self_attn.projection.weight`, [d, d]), weights.parameter(`${prefix}self_attn.projection.bias`, [d]));
   });
   const afterAttention = b.add(x, attended);

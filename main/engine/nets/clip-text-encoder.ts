@@ -12,8 +12,9 @@
 import type { Value } from '../graph/builder';
 import { activation, layerNorm, linear, multiHeadAttention } from '../graph/layers';
 import { parseClipTextConfig, type ClipTextConfig } from './configs';
-import { buildNetGraph, netCacheKey, type NetContext, type NetGraph } from './net-graph';
+import { buildNetGraph, netCacheKey, type NetContext, type NetGraph, resolveKernels } from './net-graph';
 import type { WeightCatalog } from './weight-catalog';
+import type { AttentionLowering } from '../providers/provider-types';
 
 export const CLIP_TEXT_NET = 'clip-text';
 export const CONTEXT_CLIP_TEXT_NET = 'context-clip-text';
@@ -29,6 +30,8 @@ export interface ClipTextGraphOptions {
   batch?: number;
   /** Fused ORT kernels (default) or the primitive op set. */
   fused?: boolean;
+  /** Attention as one fused kernel (the default when fused) or as MatMul + Softmax + MatMul (providers/kernel-routing.ts). */
+  attention?: AttentionLowering;
   /** Also output the encoder's input (token + position embeddings) as `inputs_embeds`. */
   exposeInputEmbeds?: boolean;
 }
@@ -43,6 +46,7 @@ export interface ContextClipTextGraphOptions extends ClipTextGraphOptions {
 interface ResolvedOptions {
   batch: number;
   fused: boolean;
+  attention: AttentionLowering;
   exposeInputEmbeds: boolean;
 }
 
@@ -104,7 +108,7 @@ export function clipTextGraphKey(config: unknown, catalog: WeightCatalog, option
 function resolveOptions(options: ClipTextGraphOptions): ResolvedOptions {
   const batch = options.batch ?? 1;
   if (!Number.isSafeInteger(batch) || batch < 1) throw new Error(`CLIP text graph: batch must be a positive integer (got ${batch})`);
-  return { batch, fused: options.fused ?? true, exposeInputEmbeds: options.exposeInputEmbeds ?? false };
+  return { batch, ...resolveKernels(options), exposeInputEmbeds: options.exposeInputEmbeds ?? false };
 }
 
 function resolveContextOptions(options: ContextClipTextGraphOptions, config: ClipTextConfig): ResolvedOptions & { queryTokenCount: number; ctxBeginPos: number } {
@@ -166,7 +170,7 @@ function encoderLayer(context: NetContext, config: ClipTextConfig, x: Value, cau
   const attended = b.scope('attention', () => {
     const h = normalization(context, config, x, `${prefix}layer_norm1`, config.layerNormEps);
     const project = (name: string, input: Value) => linear(b, input, weights.parameter(`${prefix}self_attn.${name}.weight`, [d, d]), weights.parameter(`${prefix}self_attn.${name}.bias`, [d]));
-    const heads = multiHeadAttention(b, { query: project('q_proj', h), key: project('k_proj', h), value: project('v_proj', h), numHeads: config.numAttentionHeads, bias: causalBias, fused });
+    const heads = multiHeadAttention(b, { query: project('q_proj', h), key: project('k_proj', h), value: project('v_proj', h), numHeads: config.numAttentionHeads, bias: causalBias, fused: context.fusedAttention });
     return project('out_proj', heads);
   });
   const afterAttention = b.add(x, attended);

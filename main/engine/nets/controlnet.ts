@@ -12,11 +12,12 @@
  */
 import type { Value } from '../graph/builder';
 import { silu } from '../graph/layers';
-import { buildNetGraph, netCacheKey, type NetContext, type NetGraph } from './net-graph';
+import { buildNetGraph, netCacheKey, type NetContext, type NetGraph, resolveKernels } from './net-graph';
 import { childKey, conv2d, downPath, midBlock, timeConditioning, type UnetBlockContext } from './unet-blocks';
 import { parseControlNetConfig, type ControlNetConfig } from './unet-config';
 import { crossAttentionWidth, downResidualName, UNET_INPUTS } from './unet';
 import type { WeightCatalog } from './weight-catalog';
+import type { AttentionLowering } from '../providers/provider-types';
 
 export const CONTROLNET_NET = 'controlnet';
 export const CONTROLNET_INPUTS = {
@@ -41,6 +42,8 @@ export interface ControlNetGraphOptions {
   /** Tokens of encoder_hidden_states. */
   textLength: number;
   fused?: boolean;
+  /** Attention as one fused kernel (the default when fused) or as MatMul + Softmax + MatMul (providers/kernel-routing.ts). */
+  attention?: AttentionLowering;
 }
 
 export interface ResolvedControlNetOptions {
@@ -49,6 +52,7 @@ export interface ResolvedControlNetOptions {
   width: number;
   textLength: number;
   fused: boolean;
+  attention: AttentionLowering;
 }
 
 export interface ControlNetBodyInputs {
@@ -111,7 +115,7 @@ export function controlImageScale(config: ControlNetConfig): number {
 }
 
 export function resolveControlNetOptions(options: ControlNetGraphOptions): ResolvedControlNetOptions {
-  const resolved = { batch: options.batch ?? 1, height: options.height, width: options.width, textLength: options.textLength, fused: options.fused ?? true };
+  const resolved = { batch: options.batch ?? 1, height: options.height, width: options.width, textLength: options.textLength, ...resolveKernels(options) };
   for (const name of ['batch', 'height', 'width', 'textLength'] as const) {
     const value = resolved[name];
     if (!Number.isSafeInteger(value) || value < 1) throw new Error(`ControlNet graph: ${name} must be a positive integer (got ${value})`);

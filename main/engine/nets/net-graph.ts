@@ -8,6 +8,7 @@ import { countFlops } from '../graph/flops';
 import type { OnnxModel } from '../graph/onnx-writer';
 import type { Shape } from '../graph/shapes';
 import { WeightBinder } from './weight-binder';
+import type { AttentionLowering } from '../providers/provider-types';
 import { weightsLayout, type TensorRequest, type WeightCatalog } from './weight-catalog';
 
 export interface GraphPort {
@@ -34,6 +35,20 @@ export interface NetContext {
   weights: WeightBinder;
   /** Fused ORT kernels (inference) or the primitive op set (differentiable). */
   fused: boolean;
+  /** Attention as the fused kernel: only when `fused`, and not where the provider's kernel is wrong (kernel-routing.ts). */
+  fusedAttention: boolean;
+}
+
+/** The kernel options every net takes. */
+export interface NetKernelOptions {
+  fused?: boolean;
+  attention?: AttentionLowering;
+}
+
+/** Defaults: fused kernels, fused attention; the primitive op set has primitive attention too. */
+export function resolveKernels(options: NetKernelOptions): { fused: boolean; attention: AttentionLowering } {
+  const fused = options.fused ?? true;
+  return { fused, attention: fused ? (options.attention ?? 'fused') : 'primitive' };
 }
 
 export interface NetBuildSpec {
@@ -42,7 +57,7 @@ export interface NetBuildSpec {
   /** Weights component named in errors, e.g. 'qformer'. */
   component: string;
   config: unknown;
-  options: { fused: boolean };
+  options: { fused: boolean; attention: AttentionLowering };
   catalog: WeightCatalog;
   /** Builds the body and names the outputs (in order). */
   body: (context: NetContext) => readonly { name: string; value: Value }[];
@@ -52,7 +67,7 @@ export interface NetBuildSpec {
 export function buildNetGraph(spec: NetBuildSpec): NetGraph {
   const b = new GraphBuilder();
   const weights = new WeightBinder(b, spec.catalog, spec.component);
-  const outputs = spec.body({ b, weights, fused: spec.options.fused });
+  const outputs = spec.body({ b, weights, fused: spec.options.fused, fusedAttention: spec.options.fused && spec.options.attention === 'fused' });
   weights.finish();
   const model = b.toModel({ name: spec.net, outputs });
   return {

@@ -15,8 +15,9 @@ import type { Value } from '../graph/builder';
 import { activation, layerNorm, linear, multiHeadAttention, type Activation } from '../graph/layers';
 import { visionTower, VISION_CHANNELS } from './blip2-vision';
 import { parseBlipQFormerModelConfig, type Blip2QFormerConfig } from './configs';
-import { buildNetGraph, netCacheKey, type NetContext, type NetGraph } from './net-graph';
+import { buildNetGraph, netCacheKey, type NetContext, type NetGraph, resolveKernels } from './net-graph';
 import type { WeightCatalog } from './weight-catalog';
+import type { AttentionLowering } from '../providers/provider-types';
 
 export const QFORMER_NET = 'blip2-qformer';
 export const QFORMER_INPUTS = { pixelValues: 'pixel_values', inputIds: 'input_ids', attentionMask: 'attention_mask' } as const;
@@ -40,6 +41,8 @@ export interface QFormerGraphOptions {
   textLength: number;
   /** Fused ORT kernels (default) or the primitive op set. */
   fused?: boolean;
+  /** Attention as one fused kernel (the default when fused) or as MatMul + Softmax + MatMul (providers/kernel-routing.ts). */
+  attention?: AttentionLowering;
   /** Also output the vision tower's last hidden state and the query rows before the projection (parity checks). */
   intermediates?: boolean;
 }
@@ -48,6 +51,7 @@ interface ResolvedOptions {
   batch: number;
   textLength: number;
   fused: boolean;
+  attention: AttentionLowering;
   intermediates: boolean;
 }
 
@@ -126,7 +130,7 @@ function resolveOptions(options: QFormerGraphOptions, qformer: Blip2QFormerConfi
   if (!Number.isSafeInteger(textLength) || textLength < 1 || textLength > qformer.maxPositionEmbeddings) {
     throw new Error(`Q-Former graph: textLength must be an integer from 1 to qformer_config.max_position_embeddings (${qformer.maxPositionEmbeddings}), got ${textLength}`);
   }
-  return { batch, textLength, fused: options.fused ?? true, intermediates: options.intermediates ?? false };
+  return { batch, textLength, ...resolveKernels(options), intermediates: options.intermediates ?? false };
 }
 
 function normalization(context: NetContext, config: Blip2QFormerConfig, x: Value, name: string): Value {
@@ -153,7 +157,7 @@ function qformerLayer(context: NetContext, config: Blip2QFormerConfig, index: nu
 
 /** BERT attention + output: LayerNorm(dense(attention(x → keys/values)) + x). */
 function attentionBlock(context: NetContext, config: Blip2QFormerConfig, prefix: string, x: Value, keysValues: Value, bias: Value | null): Value {
-  const { b, weights, fused } = context;
+  const { b, weights } = context;
   const h = config.hiddenSize;
   const kvHidden = keysValues.shape[2] as number;
   const project = (name: string, input: Value, inFeatures: number) =>
@@ -161,7 +165,7 @@ function attentionBlock(context: NetContext, config: Blip2QFormerConfig, prefix:
   const query = project('query', x, h);
   const key = project('key', keysValues, kvHidden);
   const value = project('value', keysValues, kvHidden);
-  const heads = multiHeadAttention(b, { query, key, value, numHeads: config.numAttentionHeads, bias, fused });
+  const heads = multiHeadAttention(b, { query, key, value, numHeads: config.numAttentionHeads, bias, fused: context.fusedAttention });
   const dense = linear(b, heads, weights.parameter(`${prefix}output.dense.weight`, [h, h]), weights.parameter(`${prefix}output.dense.bias`, [h]));
   return normalization(context, config, b.add(dense, x), `${prefix}output.LayerNorm`);
 }

@@ -157,14 +157,14 @@ function layerNormalization(context: NetContext, name: string, x: Value): Value 
 
 /** diffusers' Attention (no q/k/v bias, to_out.0 with bias), scale 1/√(head size). */
 function attentionLayer(context: NetContext, name: string, x: Value, keysValues: Value, heads: number): Value {
-  const { b, weights, fused } = context;
+  const { b, weights } = context;
   const width = x.shape[2] as number;
   const keyWidth = keysValues.shape[2] as number;
   const project = (projName: string, input: Value, inFeatures: number) => linear(b, input, weights.parameter(`${name}.${projName}.weight`, [width, inFeatures]), null);
   const query = project('to_q', x, width);
   const keys = project('to_k', keysValues, keyWidth);
   const values = project('to_v', keysValues, keyWidth);
-  const attended = multiHeadAttention(b, { query, key: keys, value: values, numHeads: heads, bias: null, fused });
+  const attended = multiHeadAttention(b, { query, key: keys, value: values, numHeads: heads, bias: null, fused: context.fusedAttention });
   return linear(b, attended, weights.parameter(`${name}.to_out.0.weight`, [width, width]), weights.parameter(`${name}.to_out.0.bias`, [width]));
 }
 

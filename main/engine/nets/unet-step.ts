@@ -19,6 +19,7 @@ import { netCacheKey, buildNetGraph, type NetGraph } from './net-graph';
 import { crossAttentionWidth, declareResidualInputs, resolveUnetOptions, UNET_INPUTS, UNET_OUTPUTS, unetBody } from './unet';
 import { parseControlNetConfig, parseUnetConfig } from './unet-config';
 import type { WeightCatalog } from './weight-catalog';
+import type { AttentionLowering } from '../providers/provider-types';
 
 export const UNET_GUIDED_STEP_NET = 'unet-guided-step';
 export const CONTROLLED_UNET_GUIDED_STEP_NET = 'controlnet-unet-guided-step';
@@ -45,6 +46,8 @@ export interface GuidedStepOptions {
   /** Tokens of encoder_hidden_states. */
   textLength: number;
   fused?: boolean;
+  /** Attention as one fused kernel (the default when fused) or as MatMul + Softmax + MatMul (providers/kernel-routing.ts). */
+  attention?: AttentionLowering;
   /** Also output the raw [2B, …] predictions as noise_pred_batch (for checks; costs the copy). */
   exposeBatchPrediction?: boolean;
 }

@@ -13,10 +13,11 @@
 import type { Value } from '../graph/builder';
 import { silu } from '../graph/layers';
 import type { Shape } from '../graph/shapes';
-import { buildNetGraph, netCacheKey, type NetContext, type NetGraph } from './net-graph';
+import { buildNetGraph, netCacheKey, type NetContext, type NetGraph, resolveKernels } from './net-graph';
 import { conv2d, downPath, groupNorm2d, childKey, midBlock, midShape, skipShapes, timeConditioning, upBlock, type UnetBlockContext } from './unet-blocks';
 import { parseUnetConfig, type UnetConfig, type UnetTrunkConfig } from './unet-config';
 import type { WeightCatalog } from './weight-catalog';
+import type { AttentionLowering } from '../providers/provider-types';
 
 export const UNET_NET = 'unet-2d-condition';
 export const UNET_INPUTS = {
@@ -42,6 +43,8 @@ export interface UnetGraphOptions {
   textLength: number;
   /** Fused ORT kernels (default) or the primitive op set. */
   fused?: boolean;
+  /** Attention as one fused kernel (the default when fused) or as MatMul + Softmax + MatMul (providers/kernel-routing.ts). */
+  attention?: AttentionLowering;
   /** Also take ControlNet residuals as inputs, added as diffusers does. */
   withResiduals?: boolean;
   /** timestep [B] (one per row, for training) instead of [1] shared by the batch. */
@@ -55,6 +58,7 @@ export interface ResolvedUnetOptions {
   width: number;
   textLength: number;
   fused: boolean;
+  attention: AttentionLowering;
   withResiduals: boolean;
   perSampleTimesteps: boolean;
 }
@@ -107,7 +111,7 @@ export function resolveUnetOptions(config: UnetConfig, options: UnetGraphOptions
     height,
     width,
     textLength: options.textLength,
-    fused: options.fused ?? true,
+    ...resolveKernels(options),
     withResiduals: options.withResiduals ?? false,
     perSampleTimesteps: options.perSampleTimesteps ?? false,
   };

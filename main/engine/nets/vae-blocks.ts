@@ -113,7 +113,7 @@ export function midBlock(context: VaeBlockContext, x: Value, prefix: string): Va
  * [B, C, H, W] → + x (then / rescale_output_factor = 1).
  */
 function spatialSelfAttention(context: VaeBlockContext, x: Value, prefix: string): Value {
-  const { b, weights, fused } = context;
+  const { b, weights } = context;
   const [batch, channels, height, width] = x.shape as [number, number, number, number];
   const positions = height * width;
   return b.scope(prefix, () => {
@@ -126,7 +126,7 @@ function spatialSelfAttention(context: VaeBlockContext, x: Value, prefix: string
       value: project('to_v', tokens),
       numHeads: MID_BLOCK_ATTENTION_HEADS,
       bias: null,
-      fused,
+      fused: context.fusedAttention,
     });
     const output = project('to_out.0', attended);
     const spatial = b.reshape(b.transpose(output, [0, 2, 1]), [batch, channels, height, width]);

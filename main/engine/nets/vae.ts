@@ -18,10 +18,11 @@
  * Shapes: B batch, L latent channels, h×w latent size, f = 2^(blocks − 1), H×W = (f·h)×(f·w) image size.
  */
 import type { Value } from '../graph/builder';
-import { buildNetGraph, netCacheKey, type NetGraph } from './net-graph';
+import { buildNetGraph, netCacheKey, type NetGraph, resolveKernels } from './net-graph';
 import { clamp, conv2d, conv3x3, downsample, midBlock, resnetBlock, upsample, vaeActivation, vaeGroupNorm, type VaeBlockContext } from './vae-blocks';
 import { parseAutoencoderKLConfig, vaeScaleFactor, type AutoencoderKLConfig } from './vae-config';
 import type { WeightCatalog, WeightEntry } from './weight-catalog';
+import type { AttentionLowering } from '../providers/provider-types';
 
 export const VAE_DECODER_NET = 'vae-decoder';
 export const VAE_ENCODER_NET = 'vae-encoder';
@@ -57,6 +58,8 @@ export interface VaeDecoderGraphOptions {
   latentWidth: number;
   /** Fused ORT kernels (default) or the primitive op set (for the reverse-mode pass). */
   fused?: boolean;
+  /** Attention as one fused kernel (the default when fused) or as MatMul + Softmax + MatMul (providers/kernel-routing.ts). */
+  attention?: AttentionLowering;
   /** Which outputs, in this order (default ['sample']): `sample` raw NCHW, `image` clamped NHWC. */
   outputs?: readonly VaeDecoderOutput[];
 }
@@ -68,6 +71,8 @@ export interface VaeEncoderGraphOptions {
   height: number;
   width: number;
   fused?: boolean;
+  /** Attention as one fused kernel (the default when fused) or as MatMul + Softmax + MatMul (providers/kernel-routing.ts). */
+  attention?: AttentionLowering;
 }
 
 interface ResolvedDecoderOptions {
@@ -75,6 +80,7 @@ interface ResolvedDecoderOptions {
   latentHeight: number;
   latentWidth: number;
   fused: boolean;
+  attention: AttentionLowering;
   outputs: VaeDecoderOutput[];
 }
 
@@ -83,6 +89,7 @@ interface ResolvedEncoderOptions {
   height: number;
   width: number;
   fused: boolean;
+  attention: AttentionLowering;
 }
 
 /**
@@ -203,7 +210,7 @@ function resolveDecoderOptions(options: VaeDecoderGraphOptions): ResolvedDecoder
   if (outputs.length === 0 || new Set(outputs).size !== outputs.length || outputs.some((o) => !(o in VAE_DECODER_OUTPUTS))) {
     throw new Error(`VAE decoder graph: outputs must list 'sample' and/or 'image' once each (got ${JSON.stringify(outputs)})`);
   }
-  return { batch, latentHeight: options.latentHeight, latentWidth: options.latentWidth, fused: options.fused ?? true, outputs };
+  return { batch, latentHeight: options.latentHeight, latentWidth: options.latentWidth, ...resolveKernels(options), outputs };
 }
 
 function resolveEncoderOptions(options: VaeEncoderGraphOptions, config: AutoencoderKLConfig): ResolvedEncoderOptions {
@@ -217,7 +224,7 @@ function resolveEncoderOptions(options: VaeEncoderGraphOptions, config: Autoenco
     positiveInteger(name, size);
     if (size % factor !== 0) throw new Error(`VAE encoder graph: ${name} (${size}) must be a multiple of ${factor} (2^(len(block_out_channels) − 1)), so that the latents cover the whole image`);
   }
-  return { batch, height: options.height, width: options.width, fused: options.fused ?? true };
+  return { batch, height: options.height, width: options.width, ...resolveKernels(options) };
 }
 
 function positiveInteger(name: string, value: number): void {

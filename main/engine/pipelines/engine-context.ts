@@ -4,13 +4,15 @@
  */
 import { join } from 'node:path';
 import { encodeModel } from '../graph/onnx-writer';
+import { buildSmokeCase } from '../graph/smoke-graph';
 import type { NetGraph } from '../nets/net-graph';
+import { kernelChoices, type KernelChoices } from '../providers/kernel-routing';
 import { GraphCache } from '../runtime/graph-cache';
 import type { RuntimeClient } from '../runtime/runtime-client';
 import type { OptimizationLevel, TensorMap, TensorValue } from '../runtime/runtime-protocol';
 import { openComponentWeights } from '../weights/component-weights';
 import { catalogOf, type BoundCatalog } from '../weights/catalog';
-import type { ModelComponent } from '../../models/model-folder';
+import type { ModelComponent } from './model-folder';
 
 export interface EngineContext {
   runtime: RuntimeClient;
@@ -43,9 +45,9 @@ export function assertFinite(stage: string, outputs: TensorMap): void {
   }
 }
 
+/** A net's graph for the kernels of the provider it runs on (providers/kernel-routing.ts), and how to build it. */
 export interface GraphSource {
-  cacheKey: string;
-  build: () => NetGraph;
+  forKernels: (kernels: KernelChoices) => { cacheKey: string; build: () => NetGraph };
   /**
    * ORT graph optimisation. Conv-heavy graphs (UNet, ControlNet, VAE) use 'extended': at 'all' ORT
    * rewrites 3×3 conv weights into anonymous copies (NCHWc), ~2 GiB for the SD UNet and seconds of
@@ -60,11 +62,25 @@ export interface StageSession {
   release(): Promise<void>;
 }
 
+/**
+ * The provider that `context.device` (possibly 'auto', or one unavailable here) resolves to, found by
+ * opening one tiny session; a fallback is told through `onDeviceNote`.
+ */
+export async function resolveDevice(context: EngineContext): Promise<string> {
+  const session = await context.runtime.createSession({ model: encodeModel(buildSmokeCase().model), device: context.device });
+  if (session.deviceNote) context.onDeviceNote?.(session.deviceNote);
+  await context.runtime.releaseSession(session.id);
+  return session.device;
+}
+
+/** Opens a session of the stage's graph, built with the kernels of the provider it will run on. */
 export async function openStage(context: EngineContext, stage: string, externalDataFolder: string, graph: GraphSource): Promise<StageSession> {
+  const device = await resolveDevice(context);
+  const { cacheKey, build } = graph.forKernels(kernelChoices(device));
   const cache = new GraphCache(join(context.cacheDir, 'graphs'));
-  const model = cache.getOrBuild(graph.cacheKey, () => encodeModel(graph.build().model));
+  const model = cache.getOrBuild(cacheKey, () => encodeModel(build().model));
   throwIfAborted(context.signal);
-  const session = await context.runtime.createSession({ model, externalDataFolder, device: context.device, optimization: graph.optimization ?? 'all' });
+  const session = await context.runtime.createSession({ model, externalDataFolder, device, optimization: graph.optimization ?? 'all' });
   if (session.deviceNote) context.onDeviceNote?.(session.deviceNote);
   return {
     run: async (feeds) => {

@@ -24,11 +24,13 @@ import { createScheduler, type SchedulerName } from '../schedulers/scheduler';
 import { parseSchedulerConfig } from '../schedulers/scheduler-config';
 import { torchRandn, type TorchSeed } from '../random/torch-randn';
 import { parseImageProcessorConfig, preprocessControlImage, type PixelTensor } from '../imaging/preprocess';
-import { requireComponent, type ModelFolder } from '../../models/model-folder';
+import { requireComponent, type ModelFolder } from './model-folder';
 import type { TensorValue } from '../runtime/runtime-protocol';
 import type { BoundCatalog } from '../weights/catalog';
 import type { WeightCatalog } from '../nets/weight-catalog';
-import { assertFinite, componentCatalog, openStage, throwIfAborted, type EngineContext, type StageSession } from './engine-context';
+import { assertFinite, componentCatalog, openStage, resolveDevice, throwIfAborted, type EngineContext, type StageSession } from './engine-context';
+import { netPlacements } from '../providers/kernel-routing';
+import type { NetName, NetPlacement } from '../providers/provider-types';
 import { latentPreview, type PreviewImage } from './latent-preview';
 import { embedSubject, type SubjectEmbedding } from './subject-embedding';
 import { encodeNegativePrompt, encodePrompt, tokenizePrompts } from './text-embeddings';
@@ -89,6 +91,10 @@ export interface GenerateOptions {
 }
 
 export interface GenerateResult {
+  /** The provider every stage ran on. */
+  device: string;
+  /** Where each net that ran was placed, with what deviated from its plain fused graph there and why. */
+  placements: NetPlacement[];
   width: number;
   height: number;
   /** [1, H, W, 3] in [0, 1]: the reference's output_type="np". */
@@ -135,9 +141,12 @@ function checkRequest(request: GenerateRequest): void {
   }
 }
 
-export async function generate(context: EngineContext, request: GenerateRequest, options: GenerateOptions = {}): Promise<GenerateResult> {
+export async function generate(requested: EngineContext, request: GenerateRequest, options: GenerateOptions = {}): Promise<GenerateResult> {
   checkRequest(request);
   const started = performance.now();
+  // One provider for every stage ('auto' or an unavailable one resolved once): the result names it.
+  const device = await resolveDevice(requested);
+  const context: EngineContext = { ...requested, device };
   const { model } = request;
   const geometry = generationGeometry(model, request.height, request.width);
   const steps = request.steps ?? GENERATE_DEFAULTS.steps;
@@ -218,7 +227,10 @@ export async function generate(context: EngineContext, request: GenerateRequest,
   const decodeStarted = performance.now();
   const decoded = await decodeLatents(context, model, latents, geometry, options.keepRawDecode ?? false);
   const decodeMs = performance.now() - decodeStarted;
+  const usedNets = new Set<NetName>(['text_encoder', 'unet', 'vae', ...('image' in request.subject ? (['qformer'] as const) : []), ...(request.control ? (['controlnet'] as const) : [])]);
   return {
+    device,
+    placements: netPlacements(requested.device, device).filter((placement) => usedNets.has(placement.net)),
     width: geometry.width,
     height: geometry.height,
     image: decoded.image,
@@ -249,8 +261,10 @@ async function openDenoiser(context: EngineContext, request: GenerateRequest, ge
   const size = { height: geometry.latentHeight, width: geometry.latentWidth, textLength };
   if (!request.control) {
     return openStage(context, 'The UNet', unetWeights.externalDataFolder, {
-      cacheKey: unetGuidedStepGraphKey(unet.config, unetWeights.catalog, size),
-      build: () => buildUnetGuidedStepGraph(unet.config, unetWeights.catalog, size),
+      forKernels: (kernels) => ({
+        cacheKey: unetGuidedStepGraphKey(unet.config, unetWeights.catalog, { ...size, ...kernels }),
+        build: () => buildUnetGuidedStepGraph(unet.config, unetWeights.catalog, { ...size, ...kernels }),
+      }),
       optimization: CONV_GRAPH_OPTIMIZATION,
     });
   }
@@ -263,8 +277,10 @@ async function openDenoiser(context: EngineContext, request: GenerateRequest, ge
     controlnet: { config: controlnet.config, catalog: rebase(controlWeights, joint), folder: '' },
   };
   return openStage(context, 'The ControlNet + UNet', joint, {
-    cacheKey: controlledUnetGuidedStepGraphKey(components, size),
-    build: () => buildControlledUnetGuidedStepGraph(components, size),
+    forKernels: (kernels) => ({
+      cacheKey: controlledUnetGuidedStepGraphKey(components, { ...size, ...kernels }),
+      build: () => buildControlledUnetGuidedStepGraph(components, { ...size, ...kernels }),
+    }),
     optimization: CONV_GRAPH_OPTIMIZATION,
   });
 }
@@ -327,8 +343,10 @@ async function decodeLatents(context: EngineContext, model: ModelFolder, latents
     outputs: keepRaw ? ([VAE_DECODER_OUTPUTS.image, VAE_DECODER_OUTPUTS.sample] as const) : ([VAE_DECODER_OUTPUTS.image] as const),
   };
   const session = await openStage(context, 'The VAE decoder', weights.externalDataFolder, {
-    cacheKey: vaeDecoderGraphKey(vae.config, weights.catalog, options),
-    build: () => buildVaeDecoderGraph(vae.config, weights.catalog, options),
+    forKernels: (kernels) => ({
+      cacheKey: vaeDecoderGraphKey(vae.config, weights.catalog, { ...options, ...kernels }),
+      build: () => buildVaeDecoderGraph(vae.config, weights.catalog, { ...options, ...kernels }),
+    }),
     optimization: CONV_GRAPH_OPTIMIZATION,
   });
   try {

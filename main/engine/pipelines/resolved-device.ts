@@ -3,17 +3,10 @@
  * one tiny session: a recipe records the device that actually ran, and running every stage on that one
  * name keeps a generation on a single provider.
  */
-import { buildSmokeCase } from '../graph/smoke-graph';
-import { encodeModel } from '../graph/onnx-writer';
-import type { EngineContext } from './engine-context';
+import { resolveDevice, type EngineContext } from './engine-context';
 import { generate, type GenerateRequest, type GenerateResult } from './generate';
 
-export async function resolveDevice(context: EngineContext): Promise<string> {
-  const session = await context.runtime.createSession({ model: encodeModel(buildSmokeCase().model), device: context.device });
-  if (session.deviceNote) context.onDeviceNote?.(session.deviceNote);
-  await context.runtime.releaseSession(session.id);
-  return session.device;
-}
+export { resolveDevice };
 
 /** Runs the request on the device --device resolves to, so the recipe names the one that ran. */
 export async function generateOnResolvedDevice(

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { parseBlipQFormerModelConfig } from '../nets/configs';
 import { buildQFormerGraph, QFORMER_INPUTS, QFORMER_OUTPUTS, qformerGraphKey } from '../nets/qformer';
 import { parseImageProcessorConfig, preprocessReferenceImage, type PixelTensor } from '../imaging/preprocess';
-import { requireComponent, type ModelFolder } from '../../models/model-folder';
+import { requireComponent, type ModelFolder } from './model-folder';
 import { componentCatalog, runNetOnce, type EngineContext } from './engine-context';
 import { loadQformerTokenizer } from './qformer-vocab';
 
@@ -54,7 +54,12 @@ export async function embedSubject(context: EngineContext, request: EmbedSubject
     context,
     'The subject embedding (vision tower + Q-Former)',
     bound,
-    { cacheKey: qformerGraphKey(qformer.config, bound.catalog, options), build: () => buildQFormerGraph(qformer.config, bound.catalog, options) },
+    {
+      forKernels: (kernels) => ({
+        cacheKey: qformerGraphKey(qformer.config, bound.catalog, { ...options, ...kernels }),
+        build: () => buildQFormerGraph(qformer.config, bound.catalog, { ...options, ...kernels }),
+      }),
+    },
     {
       [QFORMER_INPUTS.pixelValues]: { type: 'float32', dims: [...pixels.dims], data: pixels.data },
       [QFORMER_INPUTS.inputIds]: { type: 'int64', dims: [1, inputIds.length], data: BigInt64Array.from(inputIds, BigInt) },

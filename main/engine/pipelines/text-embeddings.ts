@@ -7,7 +7,7 @@
 import { ClipTokenizer } from '../tokenizers/clip-bpe';
 import { parseBlipDiffusionIndex, parseBlipQFormerModelConfig, parseClipTextConfig } from '../nets/configs';
 import { buildClipTextGraph, buildContextClipTextGraph, CLIP_TEXT_INPUTS, CLIP_TEXT_OUTPUTS, clipTextGraphKey, contextClipTextGraphKey } from '../nets/clip-text-encoder';
-import { requireComponent, type ModelFolder } from '../../models/model-folder';
+import { requireComponent, type ModelFolder } from './model-folder';
 import { buildBlipPrompt, tokenizeBlipPrompts } from './blip-prompt';
 import { componentCatalog, runNetOnce, type EngineContext } from './engine-context';
 import { readClipTokenizerFiles, type SubjectEmbedding } from './subject-embedding';
@@ -63,8 +63,10 @@ export async function encodePrompt(context: EngineContext, request: PromptReques
     'The text encoder (prompt with subject)',
     bound,
     {
-      cacheKey: contextClipTextGraphKey(textEncoder.config, bound.catalog, options),
-      build: () => buildContextClipTextGraph(textEncoder.config, bound.catalog, options),
+      forKernels: (kernels) => ({
+        cacheKey: contextClipTextGraphKey(textEncoder.config, bound.catalog, { ...options, ...kernels }),
+        build: () => buildContextClipTextGraph(textEncoder.config, bound.catalog, { ...options, ...kernels }),
+      }),
     },
     {
       [CLIP_TEXT_INPUTS.inputIds]: { type: 'int64', dims: [1, condIds.length], data: BigInt64Array.from(condIds, BigInt) },
@@ -82,7 +84,12 @@ export async function encodeNegativePrompt(context: EngineContext, model: ModelF
     context,
     'The text encoder (negative prompt)',
     bound,
-    { cacheKey: clipTextGraphKey(textEncoder.config, bound.catalog), build: () => buildClipTextGraph(textEncoder.config, bound.catalog) },
+    {
+      forKernels: (kernels) => ({
+        cacheKey: clipTextGraphKey(textEncoder.config, bound.catalog, kernels),
+        build: () => buildClipTextGraph(textEncoder.config, bound.catalog, kernels),
+      }),
+    },
     { [CLIP_TEXT_INPUTS.inputIds]: { type: 'int64', dims: [1, uncondIds.length], data: BigInt64Array.from(uncondIds, BigInt) } },
   );
   return lastHiddenState(outputs);

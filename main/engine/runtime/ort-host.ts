@@ -7,8 +7,9 @@ import * as ort from 'onnxruntime-node';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import type { BackendInfo, RuntimeCheckResult } from '../../api/contract';
+import type { BackendInfo, RuntimeCheckResult } from '../providers/provider-types';
 import { encodeModel } from '../graph/onnx-writer';
+import { netPlacements } from '../providers/kernel-routing';
 import { buildMatMulChainModel, buildSmokeCase, matMulChainInput, maxAbsDifference, type Float32TensorValue } from '../graph/smoke-graph';
 import type {
   BenchmarkParams,
@@ -110,7 +111,7 @@ export class OrtHost {
     return ort.env.versions.node ?? ort.env.versions.common;
   }
 
-  /** The backends this onnxruntime-node build knows, each tried once (cached) with the smoke graph. */
+  /** The backends this onnxruntime-node build knows, each tried once (cached) with the smoke graph, with where each net runs on it. */
   async listBackends(): Promise<BackendInfo[]> {
     const infos: BackendInfo[] = [];
     for (const { name, bundled } of ort.listSupportedBackends()) {
@@ -122,6 +123,7 @@ export class OrtHost {
         bundled,
         available: failure === null,
         note: failure === null ? spec.about : `${spec.remedy} (ONNX Runtime: ${failure})`,
+        nets: failure === null ? netPlacements(name, name) : netPlacements(name, 'cpu', `${spec.label} is unavailable here`),
       });
     }
     return infos;

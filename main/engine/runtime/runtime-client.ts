@@ -9,7 +9,7 @@ import { Worker } from 'node:worker_threads';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { BackendInfo, RuntimeCheckResult } from '../../api/contract';
+import type { BackendInfo, RuntimeCheckResult } from '../providers/provider-types';
 import type {
   BenchmarkParams,
   BenchmarkResult,

@@ -6,7 +6,7 @@
  * Messages are plain structured-clone data. The worker validates every request with
  * `parseRuntimeRequest` because a message port carries `unknown`.
  */
-import type { BackendInfo, RuntimeCheckResult } from '../../api/contract';
+import type { BackendInfo, RuntimeCheckResult } from '../providers/provider-types';
 
 /** A heavy run for timing and responsiveness checks: a chain of `layers` [size, size] MatMuls. */
 export interface BenchmarkParams {
