@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { AppInfo, BackendInfo, LibraryCounts } from '../api/contract';
 import { openStudio } from '../api/studio';
+import { placementNotes } from '../engine/providers/kernel-routing';
 
 export interface InfoReport {
   app: AppInfo;
@@ -29,6 +30,13 @@ export function registerInfoCommand(program: Command): void {
     });
 }
 
+/** Where the nets run when this provider is chosen: one quiet line when all run plainly, else each deviation. */
+function placementLines(backend: BackendInfo): string[] {
+  const notes = placementNotes(backend.nets);
+  if (notes.length === 0) return [`      nets: ${backend.nets.map((n) => n.label).join(', ')} run here with fused kernels`];
+  return notes.map((note) => `      ${note}`);
+}
+
 function formatInfo({ app, backends, library }: InfoReport): string {
   const gib = (bytes: number): string => `${(bytes / 2 ** 30).toFixed(1)} GiB`;
   const lines = [
@@ -40,7 +48,7 @@ function formatInfo({ app, backends, library }: InfoReport): string {
     `  machine       ${app.platform}-${app.arch}, ${app.cpuCount} cores, ${gib(app.totalMemoryBytes)} RAM`,
     '',
     'Execution providers',
-    ...backends.map((b) => `  ${b.available ? '✓' : '✗'} ${b.name.padEnd(9)} ${b.label}${b.bundled ? '' : ' (add-on)'} — ${b.note}`),
+    ...backends.flatMap((b) => [`  ${b.available ? '✓' : '✗'} ${b.name.padEnd(9)} ${b.label}${b.bundled ? '' : ' (add-on)'} — ${b.note}`, ...placementLines(b)]),
     '',
     'Library',
     `  ${library.subjects} subjects, ${library.photos} photos, ${library.generations} generations, ${library.models} models`,
