@@ -28,6 +28,7 @@ import { measureComputePeaks, quickConvPeak, uniform, type ComputePeaks } from '
 import { startCpuWindow, type CpuWindow } from './cpu-share';
 import { timeNet, type NetTiming } from './net-timing';
 import { resetPeakMemory, sampleMemory, watchMemory, type MemoryMaxima, type MemorySample } from './process-memory';
+import { placementNotes } from '../../engine/providers/kernel-routing';
 import { defaultTokenizerDir, ensureRealModelFolders, type RealModelFolders } from './real-model-folder';
 
 export interface EngineBenchOptions {
@@ -63,7 +64,7 @@ export interface GenerationFigure {
     sampledMax: MemoryMaxima;
   };
   cpu: CpuWindow;
-  /** What the runtime said when a session ran elsewhere than asked (e.g. a fallback to the CPU). */
+  /** What the runtime said when a session ran elsewhere than asked (e.g. a fallback to the CPU), and each net's deviation there (kernel-routing.ts). */
   deviceNotes: string[];
 }
 
@@ -154,7 +155,7 @@ export async function benchEngine(runtime: RuntimeClient, options: EngineBenchOp
     const latent = size / latentFactor(base);
     const timing = await timeNet(runtime, {
       label: `UNet step ${size}² (${optimization})`,
-      build: () => buildUnetGuidedStepGraph(unet.config, weights.catalog, { height: latent, width: latent, textLength: TEXT_LENGTH }),
+      build: (kernels) => buildUnetGuidedStepGraph(unet.config, weights.catalog, { height: latent, width: latent, textLength: TEXT_LENGTH, ...kernels }),
       externalDataFolder: weights.externalDataFolder,
       device,
       optimization,
@@ -181,7 +182,7 @@ export async function benchEngine(runtime: RuntimeClient, options: EngineBenchOp
     const timing = await timeNet(runtime, {
       label: 'ControlNet + UNet step 512²',
       // The default component folders ('unet', 'controlnet') are relative to the model folder.
-      build: () => buildControlledUnetGuidedStepGraph({ unet: { config: unet.config, catalog: unetWeights.catalog }, controlnet: { config: controlnet.config, catalog: controlWeights.catalog } }, { height: latent, width: latent, textLength: TEXT_LENGTH }),
+      build: (kernels) => buildControlledUnetGuidedStepGraph({ unet: { config: unet.config, catalog: unetWeights.catalog }, controlnet: { config: controlnet.config, catalog: controlWeights.catalog } }, { height: latent, width: latent, textLength: TEXT_LENGTH, ...kernels }),
       externalDataFolder: controlled.dir,
       device,
       optimization: 'all',
@@ -205,7 +206,7 @@ export async function benchEngine(runtime: RuntimeClient, options: EngineBenchOp
     const latent = 512 / latentFactor(base);
     const timing = await timeNet(runtime, {
       label: 'VAE decode 512²',
-      build: () => buildVaeDecoderGraph(vae.config, weights.catalog, { latentHeight: latent, latentWidth: latent, outputs: ['image'] }),
+      build: (kernels) => buildVaeDecoderGraph(vae.config, weights.catalog, { latentHeight: latent, latentWidth: latent, outputs: ['image'], ...kernels }),
       externalDataFolder: weights.externalDataFolder,
       device,
       optimization: 'all',
@@ -348,7 +349,7 @@ async function runGeneration(runtime: RuntimeClient, device: string, modelDir: s
         sampledMax: watcher.stop(),
       },
       cpu: cpu.stop(),
-      deviceNotes,
+      deviceNotes: [...deviceNotes, ...placementNotes(result.placements)],
     };
   } finally {
     watcher.stop();

@@ -7,6 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { encodeModel } from '../../engine/graph/onnx-writer';
 import type { NetGraph } from '../../engine/nets/net-graph';
 import { assertFinite } from '../../engine/pipelines/engine-context';
+import { kernelChoices, type KernelChoices } from '../../engine/providers/kernel-routing';
 import type { RuntimeClient } from '../../engine/runtime/runtime-client';
 import type { OptimizationLevel, TensorValue } from '../../engine/runtime/runtime-protocol';
 import type { ComputePeaks, ConvChainFigure } from './compute-peaks';
@@ -27,6 +28,8 @@ export interface MemoryWindow {
 
 export interface NetTiming {
   device: string;
+  /** The lowering the graph was built with for the requested device (providers/kernel-routing.ts). */
+  attention: KernelChoices['attention'];
   optimization: OptimizationLevel;
   graphGflop: number;
   /** Building the graph in JS and encoding the ModelProto (what the app's graph cache saves). */
@@ -53,7 +56,8 @@ export interface NetTiming {
 
 export interface NetTimingRequest {
   label: string;
-  build: () => NetGraph;
+  /** The net, built with the kernels of the requested device (as the pipelines build it). */
+  build: (kernels: KernelChoices) => NetGraph;
   externalDataFolder: string;
   device: string;
   optimization: OptimizationLevel;
@@ -73,7 +77,8 @@ export const medianOf = (values: readonly number[]): number => {
 
 export async function timeNet(runtime: RuntimeClient, request: NetTimingRequest): Promise<NetTiming> {
   let started = performance.now();
-  const graph = request.build();
+  const kernels = kernelChoices(request.device);
+  const graph = request.build(kernels);
   const model = encodeModel(graph.model);
   const graphBuildMs = performance.now() - started;
   const localConvPeakGflopsPerSecond = request.localPeak ? await request.localPeak().then((f) => f.gflopsPerSecond, () => null) : null;
@@ -109,6 +114,7 @@ export async function timeNet(runtime: RuntimeClient, request: NetTimingRequest)
     const gflopsPerSecond = graph.flops / (warmRunMedianMs / 1000) / 1e9;
     return {
       device: session.device,
+      attention: kernels.attention,
       optimization: request.optimization,
       graphGflop: graph.flops / 1e9,
       graphBuildMs,
