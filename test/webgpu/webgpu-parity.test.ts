@@ -26,6 +26,7 @@ import { kernelChoices } from '../../main/engine/providers/kernel-routing';
 import type { RuntimeClient } from '../../main/engine/runtime/runtime-client';
 import type { OptimizationLevel, TensorMap, TensorValue } from '../../main/engine/runtime/runtime-protocol';
 import { loadModelFolder } from '../../main/models/model-folder';
+import { writeTinyModel } from '../../main/models/tiny-model';
 import { REPO_ROOT } from '../helpers/built-app';
 import { maxAbs, maxAbsDiff, parityBound, randomNormalish, readSafetensorsCatalog, seededRandom } from '../helpers/net-fixtures';
 import { makeTempDir } from '../helpers/temp-dir';
@@ -230,6 +231,32 @@ describe.skipIf(vulkan.skipReason !== null)(`WebGPU parity with the reference ki
       }
     } finally {
       cache.remove();
+    }
+  });
+
+  it('a second, differently shaped model (make-tiny-model) generates the same image on WebGPU as on the CPU', async ({ annotate }) => {
+    // No golden arrays exist for this configuration, so the CPU run (itself held to the kit above and in the
+    // unit tests) is the reference: the routing must hold for any config, not only the kit's sizes.
+    const folder = makeTempDir('blip-webgpu-second-');
+    try {
+      writeTinyModel(join(folder.path, 'model'));
+      const request: GenerateRequest = {
+        model: loadModelFolder(join(folder.path, 'model')),
+        subject: { image: { path: join(kit, 'inputs/reference_image.png') }, category: 'dog' },
+        targetSubject: 'dog',
+        prompt: 'on a red sofa',
+        steps: 2,
+        noise: { seed: 7 },
+        scheduler: 'ddim',
+      };
+      const onCpu = await generate({ runtime, device: 'cpu', cacheDir: join(folder.path, 'cache') }, request);
+      const onWebGpu = await generate({ runtime, device: DEVICE, cacheDir: join(folder.path, 'cache') }, request);
+      expect(onWebGpu.device).toBe(DEVICE);
+      const error = maxAbsDiff(onWebGpu.image, onCpu.image);
+      await annotate(`second configuration, ${onCpu.width}×${onCpu.height}: WebGPU vs CPU max |a − b| = ${error.toExponential(2)}`);
+      expect(error).toBeLessThanOrEqual(2e-3);
+    } finally {
+      folder.remove();
     }
   });
 });
