@@ -34,6 +34,8 @@ describe.skipIf(vulkan.skipReason !== null)(`CLI on WebGPU (${vulkan.skipReason 
     const report = JSON.parse(result.stdout) as { backends: { name: string; available: boolean; nets: { net: string; device: string; attention: string; note: string | null }[] }[] };
     const webgpu = report.backends.find((b) => b.name === 'webgpu');
     expect(webgpu?.available).toBe(true);
+    // Through SwiftShader WebGPU is a CPU emulating a GPU: 'auto' must not choose it over the CPU provider.
+    if (vulkan.driver?.kind === 'swiftshader') expect(webgpu?.note).toMatch(/software renderer \(libvk_swiftshader\.so\).*'auto' uses the CPU/);
     expect(webgpu?.nets.map((n) => n.net)).toEqual(['qformer', 'text_encoder', 'unet', 'controlnet', 'vae']);
     for (const net of webgpu?.nets ?? []) expect(net).toMatchObject({ device: 'webgpu', attention: 'primitive', note: expect.stringMatching(/fused MultiHeadAttention on WebGPU is wrong/) });
     const cpu = report.backends.find((b) => b.name === 'cpu');

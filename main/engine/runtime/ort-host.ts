@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import type { BackendInfo, RuntimeCheckResult } from '../providers/provider-types';
 import { encodeModel } from '../graph/onnx-writer';
 import { netPlacements } from '../providers/kernel-routing';
+import { softwareOnlyVulkan, vulkanDriverManifests } from './vulkan-drivers';
 import { buildMatMulChainModel, buildSmokeCase, matMulChainInput, maxAbsDifference, type Float32TensorValue } from '../graph/smoke-graph';
 import type {
   BenchmarkParams,
@@ -117,12 +118,13 @@ export class OrtHost {
     for (const { name, bundled } of ort.listSupportedBackends()) {
       const spec = specFor(name);
       const failure = await this.#probe(name);
+      const software = name === 'webgpu' && failure === null ? softwareOnlyVulkan(vulkanDriverManifests()) : null;
       infos.push({
         name,
         label: spec.label,
         bundled,
         available: failure === null,
-        note: failure === null ? spec.about : `${spec.remedy} (ONNX Runtime: ${failure})`,
+        note: failure !== null ? `${spec.remedy} (ONNX Runtime: ${failure})` : software !== null ? `${spec.about} Here ${software}: 'auto' uses the CPU.` : spec.about,
         nets: failure === null ? netPlacements(name, name) : netPlacements(name, 'cpu', `${spec.label} is unavailable here`),
       });
     }
@@ -249,6 +251,11 @@ export class OrtHost {
     if (requested === 'auto') {
       const reasons: string[] = [];
       for (const candidate of AUTO_DEVICE_ORDER.filter((d) => supported.includes(d))) {
+        const software = candidate === 'webgpu' ? softwareOnlyVulkan(vulkanDriverManifests()) : null;
+        if (software !== null) {
+          reasons.push(`${specFor(candidate).label} passed over (${software}; choose it by name to use it anyway)`);
+          continue;
+        }
         const failure = await this.#probe(candidate);
         if (failure === null) return { device: candidate, note: reasons.length > 0 ? `auto: ${reasons.join('; ')}; using ${specFor(candidate).label}.` : '' };
         reasons.push(`${specFor(candidate).label} unavailable (${failure})`);
