@@ -14,6 +14,9 @@ const VIEWS = [
   { id: 'settings', title: 'Models & Settings', shortcut: '5' },
 ] as const;
 
+/** The nets of a BLIP-Diffusion model, in the order the engine lists them. */
+const NETS = ['qformer', 'text_encoder', 'unet', 'controlnet', 'vae'] as const;
+
 let session: StudioSession;
 let serve: ServeProcess;
 let browser: Browser;
@@ -30,6 +33,15 @@ afterAll(async () => {
 });
 
 const shoot = (name: string): Promise<void> => session.shoot(name);
+
+/** Scrolls the Execution providers card to the top of the view, below the view's sticky header. */
+const showBackendsCard = (): Promise<void> =>
+  page.getByTestId('backends-card').evaluate((card) => {
+    card.scrollIntoView({ block: 'start' });
+    let scroller = card.parentElement;
+    while (scroller && scroller.scrollHeight <= scroller.clientHeight) scroller = scroller.parentElement;
+    scroller?.scrollBy(0, -96);
+  });
 
 describe('the app shell in Chromium against serve mode', () => {
   it('opens with the token, drops it from the address and shows the Subjects view', async () => {
@@ -93,6 +105,52 @@ describe('the app shell in Chromium against serve mode', () => {
     await shoot('light-settings-after-check');
   });
 
+  it('shows where each net runs on each provider, and marks every net that falls back', async () => {
+    await page.getByTestId('nav-settings').click();
+    const cpuNets = page.getByTestId('backend-nets-cpu');
+    await expect.poll(() => cpuNets.count(), { timeout: 30_000 }).toBe(1);
+    const rowsOf = (name: string) =>
+      page
+        .getByTestId(`backend-nets-${name}`)
+        .locator('li')
+        .evaluateAll((items) => items.map((item) => [item.getAttribute('data-testid'), item.getAttribute('data-device')]));
+    // The CPU runs every net itself with the fused kernels: one quiet line, the list folded away.
+    expect(await rowsOf('cpu')).toEqual(NETS.map((net) => [`backend-net-cpu-${net}`, 'cpu']));
+    const cpuPlacement = page.getByTestId('backend-placement-cpu');
+    expect(await cpuPlacement.locator('summary').innerText()).toBe('All nets run here with fused kernels');
+    expect(await cpuPlacement.evaluate((details) => (details as HTMLDetailsElement).open)).toBe(false);
+    expect(await cpuNets.locator('[data-mark]').count()).toBe(0);
+
+    const backends = await page
+      .locator('[data-testid^="backend-"][data-available]')
+      .evaluateAll((items) => items.map((item) => ({ name: item.getAttribute('data-testid')!.slice('backend-'.length), available: item.getAttribute('data-available') === 'true' })));
+    expect(backends.map((backend) => backend.name)).toContain('cpu');
+    for (const { name, available } of backends) {
+      const rows = await rowsOf(name);
+      expect(rows.map(([testId]) => testId)).toEqual(NETS.map((net) => `backend-net-${name}-${net}`));
+      const fallbacks = page.getByTestId(`backend-nets-${name}`).locator('[data-mark="fallback"]');
+      if (available) {
+        // An available provider runs every net itself.
+        expect(rows.map(([, device]) => device)).toEqual(NETS.map(() => name));
+        expect(await fallbacks.count()).toBe(0);
+        continue;
+      }
+      // An unavailable one (the CUDA add-on is not installed here) runs every net on the CPU, and says so, unfolded.
+      expect(rows.map(([, device]) => device)).toEqual(NETS.map(() => 'cpu'));
+      const placement = page.getByTestId(`backend-placement-${name}`);
+      expect(await placement.evaluate((details) => (details as HTMLDetailsElement).open)).toBe(true);
+      expect(await placement.locator('summary').innerText()).toContain(`runs on cpu instead of ${name}`);
+      expect(await fallbacks.count()).toBe(NETS.length);
+      for (const net of NETS) {
+        const mark = page.getByTestId(`backend-net-${name}-${net}`).locator('[data-mark="fallback"]');
+        expect(await mark.isVisible()).toBe(true);
+        expect(await mark.innerText()).toBe('CPU fallback');
+      }
+    }
+    await showBackendsCard();
+    await shoot('light-settings-backends');
+  });
+
   it('shows the data folder with its size and the free space on its disk', async () => {
     await page.getByTestId('nav-settings').click();
     await expect.poll(() => page.getByTestId('data-folder-path').isVisible(), { timeout: 30_000 }).toBe(true);
@@ -114,6 +172,8 @@ describe('the app shell in Chromium against serve mode', () => {
       await page.getByTestId(`nav-${view.id}`).click();
       await shoot(`dark-${view.id}`);
     }
+    await showBackendsCard();
+    await shoot('dark-settings-backends');
     // An explicit "light" choice wins over the dark OS setting, and survives a reload (stored in SQLite).
     await page.getByTestId('nav-settings').click();
     await page.getByTestId('theme-select').selectOption('light');

@@ -31,7 +31,7 @@ describe.skipIf(vulkan.skipReason !== null)(`CLI on WebGPU (${vulkan.skipReason 
   it('info: WebGPU is available, and every net runs there with the attention lowering and its reason', () => {
     const result = cli('info', '--json');
     expect(result.status, result.stderr).toBe(0);
-    const report = JSON.parse(result.stdout) as { backends: { name: string; available: boolean; nets: { net: string; device: string; attention: string; note: string | null }[] }[] };
+    const report = JSON.parse(result.stdout) as { backends: { name: string; available: boolean; note: string | null; nets: { net: string; device: string; attention: string; note: string | null }[] }[] };
     const webgpu = report.backends.find((b) => b.name === 'webgpu');
     expect(webgpu?.available).toBe(true);
     // Through SwiftShader WebGPU is a CPU emulating a GPU: 'auto' must not choose it over the CPU provider.

@@ -13,6 +13,8 @@ export interface RecipeRow {
   readonly value: string;
   /** Shown in monospace (hashes, seeds). */
   readonly mono?: boolean;
+  /** Several entries, one a line (`value` joins them with line breaks). */
+  readonly lines?: boolean;
 }
 
 function text(value: unknown): string | null {
@@ -62,6 +64,7 @@ export function recipeRows(recipe: Record<string, unknown>, subjectName: string 
     row('mix', 'Mixed with', mixLabel(record(recipe['mix']))),
     row('mixPhotos', 'Its photos', photoList(record(record(recipe['mix'])?.['subject'])), true),
     row('device', 'Device', text(recipe['device'])),
+    lines('deviceNotes', 'Device notes', deviceNotes(recipe['deviceNotes'])),
     row('app', 'App version', text(recipe['appVersion'])),
     row('duration', 'Duration', formatMs(recipe['durationMs'])),
   ];
@@ -92,8 +95,19 @@ function mixLabel(mix: Record<string, unknown> | null): string | null {
   return `${name || 'another subject'}${share}`;
 }
 
+/** What ran differently on the device, one note a line; null when the recipe has no (string) notes. */
+function deviceNotes(value: unknown): string[] | null {
+  if (!Array.isArray(value)) return null;
+  const notes = value.filter((note): note is string => typeof note === 'string' && note.trim() !== '').map((note) => note.replace(/\s+/g, ' ').trim());
+  return notes.length > 0 ? notes : null;
+}
+
 function row(key: string, label: string, value: string | null, mono = false): RecipeRow | null {
   return value === null ? null : { key, label, value, mono };
+}
+
+function lines(key: string, label: string, values: readonly string[] | null): RecipeRow | null {
+  return values === null ? null : { key, label, value: values.join('\n'), lines: true };
 }
 
 /** What "Reuse settings" puts into the Generate form. */

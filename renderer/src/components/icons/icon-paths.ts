@@ -73,6 +73,7 @@ export const ICON_PATHS = {
   refresh: ['M20 12a8 8 0 1 1-2.4-5.7', 'M20 4v4.5h-4.5'],
   copy: ['M9 11a2 2 0 0 1 2-2h7a2 2 0 0 1 2 2v7a2 2 0 0 1-2 2h-7a2 2 0 0 1-2-2z', 'M5 15a1 1 0 0 1-1-1V6a2 2 0 0 1 2-2h8a1 1 0 0 1 1 1'],
   arrowRight: ['M5 12h14', 'M13 6l6 6-6 6'],
+  chevronRight: ['M9.5 6l6 6-6 6'],
   activity: ['M3 12h4l3-8 4 16 3-8h4'],
   spinner: ['M12 3a9 9 0 1 0 9 9'],
   clock: ['M3 12a9 9 0 1 0 18 0a9 9 0 1 0-18 0', 'M12 7v5l3 2'],
