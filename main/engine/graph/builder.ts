@@ -64,6 +64,7 @@ export interface OpAttributes {
   Reciprocal: NoAttributes;
   Neg: NoAttributes;
   Exp: NoAttributes;
+  Log: NoAttributes;
   Tanh: NoAttributes;
   Erf: NoAttributes;
   Sigmoid: NoAttributes;
@@ -247,6 +248,11 @@ export class GraphBuilder {
 
   exp(x: Value): Value {
     return this.#unaryFloat('Exp', x);
+  }
+
+  /** Natural logarithm (the reverse pass needs it for Pow's exponent). */
+  log(x: Value): Value {
+    return this.#unaryFloat('Log', x);
   }
 
   tanh(x: Value): Value {
@@ -459,7 +465,7 @@ export class GraphBuilder {
     });
   }
 
-  #unaryFloat(op: 'Sqrt' | 'Reciprocal' | 'Exp' | 'Tanh' | 'Erf' | 'Sigmoid' | 'Sin' | 'Cos', x: Value): Value {
+  #unaryFloat(op: 'Sqrt' | 'Reciprocal' | 'Exp' | 'Log' | 'Tanh' | 'Erf' | 'Sigmoid' | 'Sin' | 'Cos', x: Value): Value {
     return this.#node(op, [x], {}, () => ({ type: floatType(x), shape: x.shape }));
   }
 

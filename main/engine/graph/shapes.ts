@@ -131,13 +131,18 @@ export function sliceShape(input: Shape, spec: SliceSpec): number[] {
     const dim = input[a] as number;
     const step = steps[i] as number;
     if (!Number.isInteger(step) || step === 0) throw new ShapeProblem(`step ${step} on axis ${a} must be a non-zero integer`);
-    const clamp = (value: number, low: number, high: number) => Math.min(Math.max(value, low), high);
-    const resolve = (index: number) => (index < 0 ? index + dim : index);
-    const start = step > 0 ? clamp(resolve(starts[i] as number), 0, dim) : clamp(resolve(starts[i] as number), -1, dim - 1);
-    const end = step > 0 ? clamp(resolve(ends[i] as number), 0, dim) : clamp(resolve(ends[i] as number), -1, dim - 1);
-    out[a] = Math.max(0, Math.ceil((end - start) / step));
+    out[a] = sliceRange(dim, starts[i] as number, ends[i] as number, step).count;
   });
   return out;
+}
+
+/** ONNX Slice along one axis of size `dim`, resolved: the first index read and how many (each `step` apart). */
+export function sliceRange(dim: number, start: number, end: number, step: number): { first: number; count: number } {
+  const clamp = (value: number, low: number, high: number) => Math.min(Math.max(value, low), high);
+  const resolve = (index: number) => (index < 0 ? index + dim : index);
+  const first = step > 0 ? clamp(resolve(start), 0, dim) : clamp(resolve(start), -1, dim - 1);
+  const last = step > 0 ? clamp(resolve(end), 0, dim) : clamp(resolve(end), -1, dim - 1);
+  return { first, count: Math.max(0, Math.ceil((last - first) / step)) };
 }
 
 export function gatherShape(data: Shape, indices: Shape, axis: number): number[] {

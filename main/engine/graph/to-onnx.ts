@@ -177,6 +177,7 @@ function lowerNode(node: GraphNode, constants: ShapeConstants): OnnxNode {
     case 'Reciprocal':
     case 'Neg':
     case 'Exp':
+    case 'Log':
     case 'Tanh':
     case 'Erf':
     case 'Sigmoid':

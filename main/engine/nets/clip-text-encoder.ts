@@ -23,7 +23,7 @@ export const CLIP_TEXT_OUTPUTS = { lastHiddenState: 'last_hidden_state', inputsE
 
 /** The additive causal mask value: float32's lowest, as the reference fills it (torch.finfo(float32).min). */
 const FLOAT32_LOWEST = -3.4028234663852886e38;
-const PREFIX = 'text_model.';
+const TEXT_MODEL_PREFIX = 'text_model.';
 
 export interface ClipTextGraphOptions {
   /** Prompts per run (default 1). */
@@ -41,6 +41,8 @@ export interface ContextClipTextGraphOptions extends ClipTextGraphOptions {
   queryTokenCount: number;
   /** Where they go: after this many token embeddings (model_index.json ctx_begin_pos). */
   ctxBeginPos: number;
+  /** Prompt ids per row (default maxPos − Q, the padded inference prompt; the fine-tune's caption is unpadded, so shorter). */
+  textTokens?: number;
 }
 
 interface ResolvedOptions {
@@ -59,7 +61,6 @@ export function buildContextClipTextGraph(config: unknown, catalog: WeightCatalo
   const resolved = resolveContextOptions(options, parsed);
   const { batch } = resolved;
   const d = parsed.hiddenSize;
-  const textTokens = parsed.maxPositionEmbeddings - resolved.queryTokenCount;
   return buildNetGraph({
     net: CONTEXT_CLIP_TEXT_NET,
     component: 'text_encoder',
@@ -68,15 +69,35 @@ export function buildContextClipTextGraph(config: unknown, catalog: WeightCatalo
     catalog,
     body: (context) => {
       const { b } = context;
-      const inputIds = b.input(CLIP_TEXT_INPUTS.inputIds, 'int64', [batch, textTokens]);
+      const inputIds = b.input(CLIP_TEXT_INPUTS.inputIds, 'int64', [batch, resolved.textTokens]);
       const ctxEmbeddings = b.input(CLIP_TEXT_INPUTS.ctxEmbeddings, 'float32', [batch, resolved.queryTokenCount, d]);
-      return textTransformer(context, parsed, resolved, inputIds, (tokens) => {
-        const before = b.slice(tokens, { starts: [0], ends: [resolved.ctxBeginPos], axes: [1] });
-        const after = b.slice(tokens, { starts: [resolved.ctxBeginPos], ends: [textTokens], axes: [1] });
-        return b.concat([before, ctxEmbeddings, after], 1);
-      });
+      return textTransformer(context, parsed, resolved, inputIds, spliceAt(context, ctxEmbeddings, resolved.ctxBeginPos));
     },
   });
+}
+
+/**
+ * The context text encoder inside another graph (the fine-tune's training step): input_ids [B, n] and
+ * ctx_embeddings [B, Q, D] → last_hidden_state [B, n + Q, D]. `namePrefix` roots the weight names in a
+ * combined catalog (e.g. 'text_encoder.').
+ */
+export function contextClipTextBody(context: NetContext, config: unknown, inputs: { inputIds: Value; ctxEmbeddings: Value }, ctxBeginPos: number, namePrefix: string): Value {
+  const parsed = parseClipTextConfig(config);
+  const [batch, textTokens] = inputs.inputIds.shape as [number, number];
+  const resolved = resolveContextOptions({ batch, fused: context.fused, queryTokenCount: inputs.ctxEmbeddings.shape[1] as number, ctxBeginPos, textTokens }, parsed);
+  const outputs = textTransformer(context, parsed, { ...resolved, attention: context.fusedAttention ? 'fused' : 'primitive' }, inputs.inputIds, spliceAt(context, inputs.ctxEmbeddings, ctxBeginPos), namePrefix);
+  return (outputs[0] as { value: Value }).value;
+}
+
+/** Token embeddings [B, n, D] → [tokens before ctxBeginPos; the Q subject embeddings; the rest]. */
+function spliceAt(context: NetContext, ctxEmbeddings: Value, ctxBeginPos: number): (tokens: Value) => Value {
+  const { b } = context;
+  return (tokens) => {
+    const n = tokens.shape[1] as number;
+    const before = b.slice(tokens, { starts: [0], ends: [ctxBeginPos], axes: [1] });
+    const after = b.slice(tokens, { starts: [ctxBeginPos], ends: [n], axes: [1] });
+    return b.concat([before, ctxEmbeddings, after], 1);
+  };
 }
 
 /** Inputs: input_ids [B, maxPos] int64. Outputs: last_hidden_state [B, maxPos, D]; inputs_embeds when asked. */
@@ -111,30 +132,34 @@ function resolveOptions(options: ClipTextGraphOptions): ResolvedOptions {
   return { batch, ...resolveKernels(options), exposeInputEmbeds: options.exposeInputEmbeds ?? false };
 }
 
-function resolveContextOptions(options: ContextClipTextGraphOptions, config: ClipTextConfig): ResolvedOptions & { queryTokenCount: number; ctxBeginPos: number } {
+function resolveContextOptions(options: ContextClipTextGraphOptions, config: ClipTextConfig): ResolvedOptions & { queryTokenCount: number; ctxBeginPos: number; textTokens: number } {
   const { queryTokenCount, ctxBeginPos } = options;
   const maxPositions = config.maxPositionEmbeddings;
   if (!Number.isSafeInteger(queryTokenCount) || queryTokenCount < 1 || queryTokenCount >= maxPositions) {
     throw new Error(`context CLIP text graph: queryTokenCount must be an integer from 1 to max_position_embeddings − 1 (${maxPositions - 1}), got ${queryTokenCount}`);
   }
-  const textTokens = maxPositions - queryTokenCount;
+  const textTokens = options.textTokens ?? maxPositions - queryTokenCount;
+  if (!Number.isSafeInteger(textTokens) || textTokens < 1 || textTokens + queryTokenCount > maxPositions) {
+    throw new Error(`context CLIP text graph: textTokens must be an integer from 1 to ${maxPositions - queryTokenCount} (max_position_embeddings − ${queryTokenCount} query tokens), got ${textTokens}`);
+  }
   if (!Number.isSafeInteger(ctxBeginPos) || ctxBeginPos < 0 || ctxBeginPos > textTokens) {
     throw new Error(`context CLIP text graph: ctxBeginPos must be an integer from 0 to ${textTokens} (the prompt's token count), got ${ctxBeginPos}`);
   }
-  return { ...resolveOptions(options), queryTokenCount, ctxBeginPos };
+  return { ...resolveOptions(options), queryTokenCount, ctxBeginPos, textTokens };
 }
 
 /** Embeddings (with `splice` inserting anything between token lookup and positions), layers, final LayerNorm. */
-function textTransformer(context: NetContext, config: ClipTextConfig, options: ResolvedOptions, inputIds: Value, splice: (tokens: Value) => Value): { name: string; value: Value }[] {
+function textTransformer(context: NetContext, config: ClipTextConfig, options: ResolvedOptions, inputIds: Value, splice: (tokens: Value) => Value, namePrefix = ''): { name: string; value: Value }[] {
   const { b, weights } = context;
+  const prefix = `${namePrefix}${TEXT_MODEL_PREFIX}`;
   const d = config.hiddenSize;
   const inputsEmbeds = b.scope('embeddings', () => {
     // Position ids are recomputed as 0..S−1 (a slice of the table); the stored buffer is not read.
-    weights.buffer(`${PREFIX}embeddings.position_ids`, [1, config.maxPositionEmbeddings]);
-    const tokens = b.gather(weights.parameter(`${PREFIX}embeddings.token_embedding.weight`, [config.vocabSize, d]), inputIds);
+    weights.buffer(`${prefix}embeddings.position_ids`, [1, config.maxPositionEmbeddings]);
+    const tokens = b.gather(weights.parameter(`${prefix}embeddings.token_embedding.weight`, [config.vocabSize, d]), inputIds);
     const sequence = splice(tokens);
     const length = sequence.shape[1] as number;
-    const positions = b.slice(weights.parameter(`${PREFIX}embeddings.position_embedding.weight`, [config.maxPositionEmbeddings, d]), { starts: [0], ends: [length], axes: [0] });
+    const positions = b.slice(weights.parameter(`${prefix}embeddings.position_embedding.weight`, [config.maxPositionEmbeddings, d]), { starts: [0], ends: [length], axes: [0] });
     return b.add(sequence, positions);
   });
   const length = inputsEmbeds.shape[1] as number;
@@ -143,9 +168,9 @@ function textTransformer(context: NetContext, config: ClipTextConfig, options: R
   let hidden = inputsEmbeds;
   for (let i = 0; i < config.numHiddenLayers; i++) {
     const current = hidden;
-    hidden = b.scope(`layer${i}`, () => encoderLayer(context, config, current, causalBias, `${PREFIX}encoder.layers.${i}.`));
+    hidden = b.scope(`layer${i}`, () => encoderLayer(context, config, current, causalBias, `${prefix}encoder.layers.${i}.`));
   }
-  const last = b.scope('final_layer_norm', () => normalization(context, config, hidden, `${PREFIX}final_layer_norm`, config.finalLayerNormEps));
+  const last = b.scope('final_layer_norm', () => normalization(context, config, hidden, `${prefix}final_layer_norm`, config.finalLayerNormEps));
   return [
     { name: CLIP_TEXT_OUTPUTS.lastHiddenState, value: last },
     ...(options.exposeInputEmbeds ? [{ name: CLIP_TEXT_OUTPUTS.inputsEmbeds, value: inputsEmbeds }] : []),

@@ -21,6 +21,7 @@ import { activation, groupNorm, layerNorm, linear, multiHeadAttention, silu } fr
 import type { Shape } from '../graph/shapes';
 import { TORCH_LAYER_NORM_EPS } from './configs';
 import type { NetContext } from './net-graph';
+import { loraLinear, type LoraAdapters } from './lora-layers';
 import type { AttentionSpec, DownBlockSpec, MidBlockSpec, TimeEmbeddingSpec, UnetTrunkConfig, UpBlockSpec } from './unet-config';
 
 /** Transformer2DModel builds its GroupNorm with eps 1e-6 whatever the UNet's norm_eps. */
@@ -43,6 +44,8 @@ export interface UnetBlockContext extends NetContext {
   timeActivation: Value;
   /** encoder_hidden_states [B, L, D]. */
   context: Value;
+  /** LoRA adapters on the attention projections (lora-layers.ts), when the graph applies any. */
+  lora?: LoraAdapters;
 }
 
 /** 'a.b' + 'c' → 'a.b.c' (weight keys are dotted module paths; the root prefix may be empty). */
@@ -156,16 +159,17 @@ function layerNormalization(context: NetContext, name: string, x: Value): Value 
 }
 
 /** diffusers' Attention (no q/k/v bias, to_out.0 with bias), scale 1/√(head size). */
-function attentionLayer(context: NetContext, name: string, x: Value, keysValues: Value, heads: number): Value {
-  const { b, weights } = context;
+function attentionLayer(context: UnetBlockContext, name: string, x: Value, keysValues: Value, heads: number): Value {
+  const { b, weights, lora } = context;
   const width = x.shape[2] as number;
   const keyWidth = keysValues.shape[2] as number;
-  const project = (projName: string, input: Value, inFeatures: number) => linear(b, input, weights.parameter(`${name}.${projName}.weight`, [width, inFeatures]), null);
+  const adapted = (projName: string, input: Value, weight: Value, bias: Value | null) => loraLinear(b, input, weight, bias, lora?.adapter(`${name}.${projName}`), lora?.scale);
+  const project = (projName: string, input: Value, inFeatures: number) => adapted(projName, input, weights.parameter(`${name}.${projName}.weight`, [width, inFeatures]), null);
   const query = project('to_q', x, width);
   const keys = project('to_k', keysValues, keyWidth);
   const values = project('to_v', keysValues, keyWidth);
   const attended = multiHeadAttention(b, { query, key: keys, value: values, numHeads: heads, bias: null, fused: context.fusedAttention });
-  return linear(b, attended, weights.parameter(`${name}.to_out.0.weight`, [width, width]), weights.parameter(`${name}.to_out.0.bias`, [width]));
+  return adapted('to_out.0', attended, weights.parameter(`${name}.to_out.0.weight`, [width, width]), weights.parameter(`${name}.to_out.0.bias`, [width]));
 }
 
 /** FeedForward with GEGLU: proj → (hidden, gate) halves → hidden · GELU(gate) → net.2. */

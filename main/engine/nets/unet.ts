@@ -17,6 +17,7 @@ import { buildNetGraph, netCacheKey, type NetContext, type NetGraph, resolveKern
 import { conv2d, downPath, groupNorm2d, childKey, midBlock, midShape, skipShapes, timeConditioning, upBlock, type UnetBlockContext } from './unet-blocks';
 import { parseUnetConfig, type UnetConfig, type UnetTrunkConfig } from './unet-config';
 import type { WeightCatalog } from './weight-catalog';
+import type { LoraAdapters } from './lora-layers';
 import type { AttentionLowering } from '../providers/provider-types';
 
 export const UNET_NET = 'unet-2d-condition';
@@ -73,6 +74,8 @@ export interface UnetBodyInputs {
   encoderHiddenStates: Value;
   /** ControlNet residuals: one per skip (shapes of `unetSkipShapes`) and one for the mid block. */
   residuals?: { down: readonly Value[]; mid: Value };
+  /** LoRA adapters on the attention projections (lora-layers.ts). */
+  lora?: LoraAdapters;
 }
 
 /**
@@ -163,6 +166,7 @@ export function unetBody(netContext: NetContext, config: UnetConfig, inputs: Une
     trunk: config,
     timeActivation: timeConditioning(netContext, config, inputs.timestep, prefix),
     context: inputs.encoderHiddenStates,
+    ...(inputs.lora ? { lora: inputs.lora } : {}),
   };
 
   const convIn = b.scope('conv_in', () => conv2d(context, childKey(prefix, 'conv_in'), sample, config.blockOutChannels[0] as number, config.convInKernel));

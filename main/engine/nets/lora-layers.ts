@@ -1,0 +1,47 @@
+/**
+ * LoRA on the UNet's attention projections, as diffusers 0.25.1's LoRACompatibleLinear computes it:
+ * y = W·x (+ b) + scale · up(down(x)), with down [r, in] and up [out, r] in PyTorch's layout. The
+ * adapters are graph inputs, so one built graph serves every LoRA of that rank and any strength, and
+ * nothing copies the base weights. `scale` is a graph value: the user's strength at inference (the
+ * file's up already holds alpha/r), alpha/r while training the raw up.
+ */
+import type { GraphBuilder, Value } from '../graph/builder';
+import { linear } from '../graph/layers';
+
+export interface LoraAdapter {
+  /** [r, in] */
+  down: Value;
+  /** [out, r] */
+  up: Value;
+}
+
+/** The adapters a UNet build applies, found by module path (e.g. `mid_block.attentions.0.transformer_blocks.0.attn1.to_q`). */
+export interface LoraAdapters {
+  scale: Value;
+  adapter(module: string): LoraAdapter | undefined;
+}
+
+/** The names of an adapter's graph inputs, shared by inference and training graphs. */
+export function loraInputNames(module: string): { down: string; up: string } {
+  return { down: `lora.${module}.down`, up: `lora.${module}.up` };
+}
+
+export const LORA_SCALE_INPUT = 'lora_scale';
+
+/** Declares `lora.<module>.down/.up` inputs for every target, and the scalar `lora_scale`. */
+export function declareLoraInputs(b: GraphBuilder, targets: readonly { module: string; inFeatures: number; outFeatures: number }[], rank: number): LoraAdapters & { inputs: { module: string; down: Value; up: Value }[] } {
+  const inputs = targets.map((target) => {
+    const names = loraInputNames(target.module);
+    return { module: target.module, down: b.input(names.down, 'float32', [rank, target.inFeatures]), up: b.input(names.up, 'float32', [target.outFeatures, rank]) };
+  });
+  const byModule = new Map(inputs.map((input) => [input.module, input]));
+  return { scale: b.input(LORA_SCALE_INPUT, 'float32', []), adapter: (module) => byModule.get(module), inputs };
+}
+
+/** x·Wᵀ (+ b) plus the adapter's low-rank update when there is one. */
+export function loraLinear(b: GraphBuilder, x: Value, weight: Value, bias: Value | null, adapter: LoraAdapter | undefined, scale: Value | undefined): Value {
+  const base = linear(b, x, weight, bias);
+  if (!adapter || !scale) return base;
+  const update = linear(b, linear(b, x, adapter.down, null), adapter.up, null);
+  return b.add(base, b.mul(update, scale));
+}
