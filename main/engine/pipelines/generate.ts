@@ -7,7 +7,6 @@
  * The denoising loop is here, in plain sight; everything heavy runs in ORT, and per step only the
  * latents (tiny) cross into JS.
  */
-import { relative, sep } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseBlipQFormerModelConfig, parseClipTextConfig } from '../nets/configs';
 import { parseUnetConfig, parseControlNetConfig } from '../nets/unet-config';
@@ -26,8 +25,7 @@ import { torchRandn, type TorchSeed } from '../random/torch-randn';
 import { parseImageProcessorConfig, preprocessControlImage, type PixelTensor } from '../imaging/preprocess';
 import { requireComponent, type ModelFolder } from './model-folder';
 import type { TensorValue } from '../runtime/runtime-protocol';
-import type { BoundCatalog } from '../weights/catalog';
-import type { WeightCatalog } from '../nets/weight-catalog';
+import { jointCatalogs } from './joint-catalogs';
 import { assertFinite, componentCatalog, openStage, resolveDevice, throwIfAborted, type EngineContext, type StageSession } from './engine-context';
 import { netPlacements } from '../providers/kernel-routing';
 import type { NetName, NetPlacement } from '../providers/provider-types';
@@ -271,12 +269,12 @@ async function openDenoiser(context: EngineContext, request: GenerateRequest, ge
   const controlnet = requireComponent(model, 'controlnet');
   checkControlNetFitsUnet(unet.config, controlnet.config);
   const controlWeights = await componentCatalog(context, controlnet);
-  const joint = jointFolder([unetWeights, controlWeights]);
+  const joint = jointCatalogs([unetWeights, controlWeights]);
   const components = {
-    unet: { config: unet.config, catalog: rebase(unetWeights, joint), folder: '' },
-    controlnet: { config: controlnet.config, catalog: rebase(controlWeights, joint), folder: '' },
+    unet: { config: unet.config, catalog: joint.catalogs[0]!, folder: '' },
+    controlnet: { config: controlnet.config, catalog: joint.catalogs[1]!, folder: '' },
   };
-  return openStage(context, 'The ControlNet + UNet', joint, {
+  return openStage(context, 'The ControlNet + UNet', joint.folder, {
     forKernels: (kernels) => ({
       cacheKey: controlledUnetGuidedStepGraphKey(components, { ...size, ...kernels }),
       build: () => buildControlledUnetGuidedStepGraph(components, { ...size, ...kernels }),
@@ -294,26 +292,6 @@ function checkControlNetFitsUnet(unetConfig: unknown, controlnetConfig: unknown)
     problems.push(`block_out_channels [${controlnet.blockOutChannels.join(', ')}] ≠ the UNet's [${unet.blockOutChannels.join(', ')}]`);
   }
   if (problems.length > 0) throw new Error(`the ControlNet does not fit this UNet: ${problems.join('; ')}`);
-}
-
-/** The deepest folder holding every component's weight files: the combined graph's external-data folder. */
-function jointFolder(parts: readonly BoundCatalog[]): string {
-  const split = parts.map((p) => p.externalDataFolder.split(sep));
-  const common: string[] = [];
-  for (let i = 0; split.every((s) => i < s.length && s[i] === split[0]![i]); i++) common.push(split[0]![i]!);
-  return common.join(sep) || sep;
-}
-
-/** The catalog with its file names made relative to `folder` ('/'-separated, as ONNX locations are). */
-function rebase(bound: BoundCatalog, folder: string): WeightCatalog {
-  const prefix = relative(folder, bound.externalDataFolder).split(sep).filter(Boolean).join('/');
-  return {
-    names: () => bound.catalog.names(),
-    lookup: (name: string) => {
-      const entry = bound.catalog.lookup(name);
-      return entry && { ...entry, file: prefix ? `${prefix}/${entry.file}` : entry.file };
-    },
-  };
 }
 
 async function controlFeeds(request: GenerateRequest, geometry: Geometry): Promise<Record<string, TensorValue>> {
