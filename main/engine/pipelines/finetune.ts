@@ -10,7 +10,7 @@
  * (LoRA, embedding). Only the trained tensors and their gradients cross the worker boundary.
  */
 import { requireComponent, type ModelFolder } from './model-folder';
-import { CancelledError, componentCatalog, openStage, throwIfAborted, type EngineContext, type StageSession } from './engine-context';
+import { CancelledError, componentCatalog, NonFiniteOutputError, openStage, throwIfAborted, type EngineContext, type StageSession } from './engine-context';
 import { jointCatalogs } from './joint-catalogs';
 import { buildFinetuneStepGraph, FINETUNE_INPUTS, FINETUNE_OUTPUTS, finetuneStepGraphKey, loraGradientNames, type LoraTargetShape } from '../nets/finetune-step';
 import { loraInputNames } from '../nets/lora-layers';
@@ -122,7 +122,10 @@ export async function finetune(context: EngineContext, request: FinetuneRequest,
       const timesteps = Array.from(generator.randint(0, schedule.numTrainTimesteps, photoCount), Number);
       const latents = sampleLatents(distribution, eps, vaeConfig.scalingFactor);
       const noisy = addNoise(latents, noise, timesteps, alphasCumprod);
-      const { loss, gradients } = await runMicroBatches(session, request, { noisy, noise, timesteps, latentShape, microBatch, lora, embedding, groups });
+      const { loss, gradients } = await runMicroBatches(session, request, { noisy, noise, timesteps, latentShape, microBatch, lora, embedding, groups }).catch((error: unknown) => {
+        // The session refuses non-finite outputs: here that means the training diverged.
+        throw error instanceof NonFiniteOutputError ? new FinetuneDivergedError(step) : error;
+      });
       if (!Number.isFinite(loss)) throw new FinetuneDivergedError(step);
       adamWStep(groups, gradients, step, { ...ADAMW_DEFAULTS, weightDecay: request.weightDecay });
       losses.push(loss);
