@@ -8,12 +8,13 @@ export class ProgressBar {
 
   constructor(private readonly label: string) {}
 
-  update(done: number, total: number, etaMs: number | null, elapsedMs: number): void {
+  /** `detail` (e.g. the loss) goes after the timing. */
+  update(done: number, total: number, etaMs: number | null, elapsedMs: number, detail = ''): void {
     const width = 24;
     const filled = Math.round((done / total) * width);
     const perStep = done > 0 ? `${(elapsedMs / done / 1000).toFixed(2)} s/step` : '';
     const eta = etaMs !== null ? `ETA ${formatSeconds(etaMs)}` : '';
-    const line = `${this.label} ${String(done).padStart(String(total).length)}/${total} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${perStep} ${eta}`.trimEnd();
+    const line = `${this.label} ${String(done).padStart(String(total).length)}/${total} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${[perStep, eta, detail].filter(Boolean).join(' ')}`.trimEnd();
     if (this.#tty) {
       process.stderr.write(`\r${line}\u001b[K`);
       return;

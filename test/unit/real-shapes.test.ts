@@ -10,6 +10,7 @@ import { buildControlNetGraph } from '../../main/engine/nets/controlnet';
 import { buildUnetGraph } from '../../main/engine/nets/unet';
 import { parseControlNetConfig, parseUnetConfig } from '../../main/engine/nets/unet-config';
 import { buildVaeDecoderGraph, buildVaeEncoderGraph } from '../../main/engine/nets/vae';
+import { buildVaeEncoderSampleGraph } from '../../main/engine/nets/vae-encoder';
 import { parseAutoencoderKLConfig, vaeScaleFactor } from '../../main/engine/nets/vae-config';
 import type { TensorListing, WeightCatalog, WeightDType, WeightEntry } from '../../main/engine/nets/weight-catalog';
 import { WEIGHT_DTYPE_BYTES } from '../../main/engine/nets/weight-catalog';
@@ -34,16 +35,17 @@ const textBuilds: Build[] = [
   (config, catalog) => buildClipTextGraph(config, catalog),
   (config, catalog) => buildContextClipTextGraph(config, catalog, { queryTokenCount: QUERY_TOKENS, ctxBeginPos: CTX_BEGIN_POS }),
 ];
-/** The VAE's two graphs each read half of its weights: one build runs both, so the check sees their union. */
+/**
+ * The VAE's encoder graphs (posterior, and sampled for the fine-tune) each read the encoder half of its
+ * weights and the decoder the other half: each build pairs one encoder with the decoder, so the check
+ * sees their union, and the sampling encoder reads exactly what the posterior encoder reads.
+ */
 const VAE_LATENT_SIZE = 1;
+const vaeImageSize = (config: unknown) => VAE_LATENT_SIZE * vaeScaleFactor(parseAutoencoderKLConfig(config));
+const vaeDecoderBuild = (config: unknown, catalog: WeightCatalog) => buildVaeDecoderGraph(config, catalog, { latentHeight: VAE_LATENT_SIZE, latentWidth: VAE_LATENT_SIZE });
 const vaeBuilds: Build[] = [
-  (config, catalog) => {
-    const imageSize = VAE_LATENT_SIZE * vaeScaleFactor(parseAutoencoderKLConfig(config));
-    return [
-      buildVaeEncoderGraph(config, catalog, { height: imageSize, width: imageSize }),
-      buildVaeDecoderGraph(config, catalog, { latentHeight: VAE_LATENT_SIZE, latentWidth: VAE_LATENT_SIZE }),
-    ];
-  },
+  (config, catalog) => [buildVaeEncoderGraph(config, catalog, { height: vaeImageSize(config), width: vaeImageSize(config) }), vaeDecoderBuild(config, catalog)],
+  (config, catalog) => [buildVaeEncoderSampleGraph(config, catalog, { height: vaeImageSize(config), width: vaeImageSize(config) }), vaeDecoderBuild(config, catalog)],
 ];
 /** The UNet and ControlNet read the same tensors at any size: the SD latent size of 512² images and CLIP's 77 tokens. */
 const UNET_LATENT_SIZE = 64;
@@ -169,6 +171,18 @@ describe('real checkpoints (real-shapes/): what each config implies against what
       ['mean', [1, 4, 64, 64]],
       ['logvar', [1, 4, 64, 64]],
     ]);
+    // The fine-tune's encoder at 512², batch 3: ε in, posterior and UNet-space latents out.
+    const sampling = buildVaeEncoderSampleGraph(vae.configFull, catalog, { batch: 3, height: 512, width: 512 });
+    expect(sampling.inputs.map((p) => [p.name, p.shape])).toEqual([
+      ['image', [3, 3, 512, 512]],
+      ['eps', [3, 4, 64, 64]],
+    ]);
+    expect(sampling.outputs.map((p) => [p.name, p.shape])).toEqual([
+      ['mean', [3, 4, 64, 64]],
+      ['std', [3, 4, 64, 64]],
+      ['latents', [3, 4, 64, 64]],
+    ]);
+    expect(sampling.parameters.map((p) => [p.name, p.shape])).toEqual(encoder.parameters.map((p) => [p.name, p.shape]));
   });
 
   it('UNet and ControlNet: the hub configs parse like the full ones; attention_head_dim 8 is the head COUNT (SD-1.5 naming quirk)', () => {

@@ -84,7 +84,7 @@ interface ResolvedDecoderOptions {
   outputs: VaeDecoderOutput[];
 }
 
-interface ResolvedEncoderOptions {
+export interface ResolvedEncoderOptions {
   batch: number;
   height: number;
   width: number;
@@ -131,22 +131,17 @@ export function buildVaeEncoderGraph(config: unknown, catalog: WeightCatalog, op
   const parsed = parseAutoencoderKLConfig(config);
   const resolved = resolveEncoderOptions(options, parsed);
   const { batch, height, width } = resolved;
-  const latents = parsed.latentChannels;
   return buildNetGraph({
     net: VAE_ENCODER_NET,
     component: 'vae',
     config,
     options: resolved,
-    catalog: catalogPart(catalog, ENCODER_WEIGHTS),
+    catalog: vaeEncoderCatalog(catalog),
     body: (netContext) => {
       const context: VaeBlockContext = { ...netContext, config: parsed };
       const { b } = context;
       const image = b.input(VAE_ENCODER_INPUTS.image, 'float32', [batch, parsed.inChannels, height, width]);
-      const encoded = encoder(context, image);
-      const moments = parsed.useQuantConv ? b.scope('quant_conv', () => conv2d(context, encoded, 'quant_conv', 2 * latents, { kernel: POINTWISE })) : encoded;
-      // torch.chunk(moments, 2, dim=1): the first half of the channels is the mean, the second the log-variance.
-      const mean = b.slice(moments, { starts: [0], ends: [latents], axes: [1] });
-      const logvar = b.scope('logvar', () => clamp(b, b.slice(moments, { starts: [latents], ends: [2 * latents], axes: [1] }), VAE_LOGVAR_MIN, VAE_LOGVAR_MAX));
+      const { mean, logvar } = vaeEncoderPosterior(context, image);
       return [
         { name: VAE_ENCODER_OUTPUTS.mean, value: mean },
         { name: VAE_ENCODER_OUTPUTS.logvar, value: logvar },
@@ -163,7 +158,27 @@ export function vaeDecoderGraphKey(config: unknown, catalog: WeightCatalog, opti
 
 /** The cache key `buildVaeEncoderGraph` would give, without building. */
 export function vaeEncoderGraphKey(config: unknown, catalog: WeightCatalog, options: VaeEncoderGraphOptions): string {
-  return netCacheKey(VAE_ENCODER_NET, config, resolveEncoderOptions(options, parseAutoencoderKLConfig(config)), catalogPart(catalog, ENCODER_WEIGHTS));
+  return netCacheKey(VAE_ENCODER_NET, config, resolveEncoderOptions(options, parseAutoencoderKLConfig(config)), vaeEncoderCatalog(catalog));
+}
+
+/**
+ * Encoder → quant_conv → DiagonalGaussianDistribution's parameters: the mean and the log-variance
+ * clamped to [−30, 20], each [B, L, H/f, W/f]. Shared with the sampling encoder (vae-encoder.ts).
+ */
+export function vaeEncoderPosterior(context: VaeBlockContext, image: Value): { mean: Value; logvar: Value } {
+  const { b, config } = context;
+  const latents = config.latentChannels;
+  const encoded = encoder(context, image);
+  const moments = config.useQuantConv ? b.scope('quant_conv', () => conv2d(context, encoded, 'quant_conv', 2 * latents, { kernel: POINTWISE })) : encoded;
+  // torch.chunk(moments, 2, dim=1): the first half of the channels is the mean, the second the log-variance.
+  const mean = b.slice(moments, { starts: [0], ends: [latents], axes: [1] });
+  const logvar = b.scope('logvar', () => clamp(b, b.slice(moments, { starts: [latents], ends: [2 * latents], axes: [1] }), VAE_LOGVAR_MIN, VAE_LOGVAR_MAX));
+  return { mean, logvar };
+}
+
+/** The part of a VAE's weights that an encoder graph reads (and must read): `encoder.*` and `quant_conv.*`. */
+export function vaeEncoderCatalog(catalog: WeightCatalog): WeightCatalog {
+  return catalogPart(catalog, ENCODER_WEIGHTS);
 }
 
 /** Encoder(double_z=True): conv_in → down blocks (a stride-2 conv after all but the last) → mid block → norm, act → conv_out [2L]. */
@@ -213,7 +228,8 @@ function resolveDecoderOptions(options: VaeDecoderGraphOptions): ResolvedDecoder
   return { batch, latentHeight: options.latentHeight, latentWidth: options.latentWidth, ...resolveKernels(options), outputs };
 }
 
-function resolveEncoderOptions(options: VaeEncoderGraphOptions, config: AutoencoderKLConfig): ResolvedEncoderOptions {
+/** Checks an encoder graph's options (image sizes are multiples of f) and fills in the defaults. */
+export function resolveEncoderOptions(options: VaeEncoderGraphOptions, config: AutoencoderKLConfig): ResolvedEncoderOptions {
   const batch = options.batch ?? 1;
   positiveInteger('batch', batch);
   const factor = vaeScaleFactor(config);

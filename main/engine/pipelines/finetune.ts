@@ -17,10 +17,9 @@ import { loraInputNames } from '../nets/lora-layers';
 import { buildVaeEncoderGraph, VAE_ENCODER_INPUTS, VAE_ENCODER_OUTPUTS, vaeEncoderGraphKey } from '../nets/vae';
 import { parseAutoencoderKLConfig, vaeScaleFactor } from '../nets/vae-config';
 import { TorchGenerator, type TorchSeed } from '../random/torch-randn';
-import { alphasCumprodOf, betaSchedule } from '../schedulers/betas';
-import { addNoise } from '../schedulers/ddpm-noise';
-import { parseSchedulerConfig, type SchedulerConfigFile } from '../schedulers/scheduler';
-import { BETA_SCHEDULE_DEFAULTS, type BetaScheduleConfig } from '../schedulers/scheduler-config';
+import { ddpmTrainingSchedule, noiseLatents } from '../schedulers/ddpm-training';
+import { parseSchedulerConfig } from '../schedulers/scheduler';
+import { drawFinetuneStep } from './finetune-draws';
 import { adamWSlot, adamWStep, ADAMW_DEFAULTS, type AdamWGroup, type AdamWSlot } from '../training/adamw';
 import type { TensorValue } from '../runtime/runtime-protocol';
 
@@ -93,8 +92,7 @@ export async function finetune(context: EngineContext, request: FinetuneRequest,
   const latentShape = [photoCount, vaeConfig.latentChannels, latentSize, latentSize];
   const microBatch = largestDivisorAtMost(photoCount, request.microBatch ?? photoCount);
 
-  const schedule = trainingSchedule(parseSchedulerConfig(requireComponent(model, 'scheduler').config));
-  const alphasCumprod = alphasCumprodOf(betaSchedule(schedule));
+  const schedule = ddpmTrainingSchedule(parseSchedulerConfig(requireComponent(model, 'scheduler').config));
   const distribution = await encodePhotos(context, model, targetPixels);
   throwIfAborted(context.signal);
 
@@ -117,11 +115,9 @@ export async function finetune(context: EngineContext, request: FinetuneRequest,
     for (let step = 1; step <= request.steps; step++) {
       throwIfAborted(context.signal);
       const started = Date.now();
-      const eps = generator.randn(latentShape);
-      const noise = generator.randn(latentShape);
-      const timesteps = Array.from(generator.randint(0, schedule.numTrainTimesteps, photoCount), Number);
+      const { eps, noise, timesteps } = drawFinetuneStep(generator, latentShape, photoCount, schedule.numTrainTimesteps);
       const latents = sampleLatents(distribution, eps, vaeConfig.scalingFactor);
-      const noisy = addNoise(latents, noise, timesteps, alphasCumprod);
+      const noisy = noiseLatents(schedule, latents, noise, timesteps);
       const { loss, gradients } = await runMicroBatches(session, request, { noisy, noise, timesteps, latentShape, microBatch, lora, embedding, groups }).catch((error: unknown) => {
         // The session refuses non-finite outputs: here that means the training diverged.
         throw error instanceof NonFiniteOutputError ? new FinetuneDivergedError(step) : error;
@@ -135,18 +131,6 @@ export async function finetune(context: EngineContext, request: FinetuneRequest,
     await session.release();
   }
   return { lora, embedding: { dims: request.initialEmbedding.dims, data: embedding }, losses };
-}
-
-/** The noise schedule the model was trained with (DDPMScheduler's defaults for what the config leaves out). */
-function trainingSchedule(file: SchedulerConfigFile): BetaScheduleConfig {
-  const d = BETA_SCHEDULE_DEFAULTS;
-  return {
-    numTrainTimesteps: file.numTrainTimesteps ?? d.numTrainTimesteps,
-    betaStart: file.betaStart ?? d.betaStart,
-    betaEnd: file.betaEnd ?? d.betaEnd,
-    betaSchedule: file.betaSchedule ?? d.betaSchedule,
-    trainedBetas: file.trainedBetas ?? d.trainedBetas,
-  };
 }
 
 function checkRequest(request: FinetuneRequest): void {

@@ -12,6 +12,12 @@
  * - fewer than 16 elements: double-precision Box–Muller from two 53-bit uniforms (two 32-bit draws
  *   each), returning r·cos θ and caching r·sin θ in the generator for the next element, even across
  *   calls (`normal_distribution<double>` and `next_double_normal_sample`).
+ *
+ * `randint(low, high, size)` (int64, `random_from_to_kernel`, `uniform_int_from_to_distribution` in
+ * `aten/src/ATen/core/DistributionsHelper.h`) fills element by element (`cpu_serial_kernel`): with
+ * range = high − low, one 32-bit draw per element when range < 2^32, else one 64-bit draw (two words,
+ * the first in the high half), and the value is draw % range + low. It neither reads nor clears the
+ * cached normal, so it interleaves with `randn` exactly as torch's calls do.
  */
 import { log256, sincos256 } from './avx2-mathfun';
 import { Mt19937 } from './mt19937';
@@ -21,6 +27,9 @@ export type TorchSeed = bigint | number;
 
 const UINT64_LIMIT = 1n << 64n;
 const INT64_MIN = -(1n << 63n);
+const INT64_MAX = (1n << 63n) - 1n;
+/** From this range on, `randint` draws 64 bits per element instead of 32. */
+const WIDE_RANGE = 1n << 32n;
 /** Box–Muller block of the vectorised fill: 8 pairs. */
 const BLOCK = 16;
 const HALF_BLOCK = BLOCK / 2;
@@ -40,10 +49,10 @@ export function torchSeedToUint64(seed: TorchSeed): bigint {
   return value < 0n ? value + UINT64_LIMIT : value;
 }
 
-function elementCount(shape: readonly number[]): number {
+function elementCount(shape: readonly number[], op = 'randn'): number {
   let count = 1;
   for (const dim of shape) {
-    if (!Number.isSafeInteger(dim) || dim < 0) throw new RangeError(`randn: bad dimension ${dim} in shape [${shape.join(', ')}]`);
+    if (!Number.isSafeInteger(dim) || dim < 0) throw new RangeError(`${op}: bad dimension ${dim} in shape [${shape.join(', ')}]`);
     count *= dim;
   }
   return count;
@@ -82,6 +91,31 @@ export class TorchGenerator {
     return out;
   }
 
+  /**
+   * `torch.randint(low, high, size, generator=this)` (int64, `high` exclusive), continuing this
+   * generator's stream; `size` is a shape or an element count; bigint bounds reach the whole int64 range.
+   */
+  randint(low: bigint | number, high: bigint | number, size: readonly number[] | number): BigInt64Array {
+    const shape = typeof size === 'number' ? [size] : size;
+    const from = int64Bound('low', low);
+    const to = int64Bound('high', high);
+    if (from >= to) throw new RangeError(`randint: low (${from}) must be less than high (${to})`);
+    const range = to - from;
+    const out = new BigInt64Array(elementCount(shape, 'randint'));
+    for (let i = 0; i < out.length; i++) {
+      const draw = range >= WIDE_RANGE ? this.#nextUint64() : BigInt(this.#engine.nextUint32());
+      // torch adds in uint64 and casts to int64: the sum wraps exactly like asIntN.
+      out[i] = BigInt.asIntN(64, (draw % range) + from);
+    }
+    return out;
+  }
+
+  /** `random64()`: two 32-bit draws, the first one in the high word. */
+  #nextUint64(): bigint {
+    const high = BigInt(this.#engine.nextUint32());
+    return (high << 32n) | BigInt(this.#engine.nextUint32());
+  }
+
   #nextFloatUniform(): number {
     return (this.#engine.nextUint32() & ((1 << FLOAT_UNIFORM_BITS) - 1)) / 2 ** FLOAT_UNIFORM_BITS;
   }
@@ -117,6 +151,14 @@ export class TorchGenerator {
     this.#cachedNormal = radius * Math.sin(theta);
     return radius * Math.cos(theta);
   }
+}
+
+/** A bound of `randint`: an int64 (torch's argument type), as a number up to 2^53 or a bigint. */
+function int64Bound(name: string, value: bigint | number): bigint {
+  if (typeof value === 'number' && !Number.isSafeInteger(value)) throw new RangeError(`randint: ${name} ${value} is not a safe integer: pass a bigint beyond 2^53`);
+  const bound = BigInt(value);
+  if (bound < INT64_MIN || bound > INT64_MAX) throw new RangeError(`randint: ${name} ${bound} is outside the int64 range`);
+  return bound;
 }
 
 /** Box–Muller in place over out[start .. start + 16): uniforms in, standard normals out (float32). */
