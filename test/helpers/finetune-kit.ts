@@ -6,6 +6,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readNpyFile } from '../../main/engine/io/npy-file';
 import type { NpyArray } from '../../main/engine/io/npy';
+import type { LoraTargetShape } from '../../main/engine/nets/finetune-step';
+import type { FinetuneRequest, TrainedLora } from '../../main/engine/pipelines/finetune';
+import { readSafetensorsFile } from '../../main/engine/weights/safetensors';
+import { loadModelFolder } from '../../main/models/model-folder';
 import { REPO_ROOT } from './built-app';
 
 export const FINETUNE_KIT = join(REPO_ROOT, 'test/fixtures/parity/finetune');
@@ -54,3 +58,54 @@ export function relativeL2(actual: ArrayLike<number>, expected: ArrayLike<number
 
 /** The kit's floor for any tensor it has no own figure for: 1e-4 relative L2 (README, Tolerances). */
 export const KIT_REL_L2_FLOOR = 1e-4;
+
+/** Every tensor of a kit safetensors file (F32), by name. */
+export async function kitSafetensors(file: string): Promise<Map<string, { shape: number[]; data: Float32Array }>> {
+  const path = join(FINETUNE_KIT, file);
+  const header = await readSafetensorsFile(path);
+  const bytes = readFileSync(path);
+  return new Map(header.tensors.map((t) => [t.name, { shape: t.shape, data: new Float32Array(bytes.buffer.slice(bytes.byteOffset + t.offset, bytes.byteOffset + t.offset + t.byteLength)) }]));
+}
+
+export interface KitTrainingSetup {
+  config: FinetuneKitConfig & { rank: number; alpha: number; lr_lora: number; lr_embedding: number; weight_decay: number; losses: number[] };
+  targets: LoraTargetShape[];
+  /** lora_init.safetensors as a trainer continuing from it reads it: raw up = file up · r / alpha. */
+  initialLora: TrainedLora;
+  request: (overrides?: Partial<FinetuneRequest>) => FinetuneRequest;
+}
+
+/** The kit's fine-tune as a FinetuneRequest (its photos' pixels, initial embedding, caption, initial LoRA, hyperparameters). */
+export async function kitTrainingSetup(): Promise<KitTrainingSetup> {
+  const config = finetuneKitConfig() as KitTrainingSetup['config'];
+  const init = await kitSafetensors('lora_init.safetensors');
+  const moduleOf = (key: string) => key.replace(/^unet\./, '').replace(/\.lora\.(down|up)\.weight$/, '');
+  const modules = [...new Set([...init.keys()].map(moduleOf))];
+  const tensor = (module: string, part: 'down' | 'up') => init.get(`unet.${module}.lora.${part}.weight`)!;
+  const targets = modules.map((module) => ({ module, inFeatures: tensor(module, 'down').shape[1]!, outFeatures: tensor(module, 'up').shape[0]! }));
+  const initialLora: TrainedLora = {
+    rank: config.rank,
+    alpha: config.alpha,
+    modules: new Map(modules.map((m) => [m, { down: tensor(m, 'down').data, up: tensor(m, 'up').data.map((v) => Math.fround((v * config.rank) / config.alpha)) }])),
+  };
+  const pixels = kitNpy('target_pixels');
+  const embedding = kitNpy('initial_embedding');
+  const request = (overrides: Partial<FinetuneRequest> = {}): FinetuneRequest => ({
+    model: loadModelFolder(FINETUNE_KIT_MODEL),
+    targetPixels: { dims: pixels.shape as [number, 3, number, number], data: pixels.data as Float32Array },
+    initialEmbedding: { dims: embedding.shape as [1, number, number], data: embedding.data as Float32Array },
+    captionIds: config.caption_input_ids,
+    targets,
+    rank: config.rank,
+    alpha: config.alpha,
+    initialLora,
+    steps: config.steps,
+    lrLora: config.lr_lora,
+    lrEmbedding: config.lr_embedding,
+    weightDecay: config.weight_decay,
+    seed: config.seed,
+    ctxBeginPos: config.ctx_begin_pos,
+    ...overrides,
+  });
+  return { config, targets, initialLora, request };
+}

@@ -3,7 +3,6 @@
  * training graph's stages and gradients at step 1, the whole loop's losses and parameters after every
  * step (with micro-batches too), and the named refusals. Real ORT sessions on the kit's tiny model.
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeModel } from '../../main/engine/graph/onnx-writer';
@@ -13,70 +12,33 @@ import { componentCatalog, CancelledError, type EngineContext } from '../../main
 import { finetune, FinetuneDivergedError, type FinetuneRequest, type TrainedLora } from '../../main/engine/pipelines/finetune';
 import { jointCatalogs } from '../../main/engine/pipelines/joint-catalogs';
 import type { TensorMap } from '../../main/engine/runtime/runtime-protocol';
-import { readSafetensorsFile } from '../../main/engine/weights/safetensors';
 import { loadModelFolder, requireComponent } from '../../main/models/model-folder';
-import { FINETUNE_KIT, FINETUNE_KIT_MODEL, finetuneKitConfig, kitFloat32, kitNpy, relativeL2 } from '../helpers/finetune-kit';
+import { FINETUNE_KIT, FINETUNE_KIT_MODEL, finetuneKitConfig, kitFloat32, kitNpy, kitSafetensors, kitTrainingSetup, relativeL2, type KitTrainingSetup } from '../helpers/finetune-kit';
 import { makeTempDir } from '../helpers/temp-dir';
 import { startTestRuntime } from '../helpers/worker-bundle';
-
-const config = finetuneKitConfig() as ReturnType<typeof finetuneKitConfig> & { rank: number; alpha: number; lr_lora: number; lr_embedding: number; weight_decay: number; losses: number[] };
-const tolerances = config.tolerances;
-
-/** Every tensor of a safetensors file (F32), by name. */
-async function safetensors(file: string): Promise<Map<string, { shape: number[]; data: Float32Array }>> {
-  const header = await readSafetensorsFile(file);
-  const bytes = readFileSync(file);
-  return new Map(header.tensors.map((t) => [t.name, { shape: t.shape, data: new Float32Array(bytes.buffer.slice(bytes.byteOffset + t.offset, bytes.byteOffset + t.offset + t.byteLength)) }]));
-}
-
-const moduleOf = (key: string) => key.replace(/^unet\./, '').replace(/\.lora\.(down|up)\.weight$/, '');
 
 let testRuntime: Awaited<ReturnType<typeof startTestRuntime>>;
 let cache: ReturnType<typeof makeTempDir>;
 let context: EngineContext;
+let setup: KitTrainingSetup;
 let targets: LoraTargetShape[];
 let initialLora: TrainedLora;
+const config = finetuneKitConfig() as KitTrainingSetup['config'];
+const tolerances = config.tolerances;
+const safetensors = (file: string) => kitSafetensors(file.slice(FINETUNE_KIT.length + 1));
+const kitRequest = (overrides: Partial<FinetuneRequest> = {}) => setup.request(overrides);
 
 beforeAll(async () => {
   testRuntime = await startTestRuntime();
   cache = makeTempDir('blip-finetune-');
   context = { runtime: testRuntime.runtime, device: 'cpu', cacheDir: cache.path };
-  // The kit's initial LoRA, as a trainer continuing from it reads it: raw up = file up · r / alpha.
-  const init = await safetensors(join(FINETUNE_KIT, 'lora_init.safetensors'));
-  const modules = [...new Set([...init.keys()].map(moduleOf))];
-  targets = modules.map((module) => ({ module, inFeatures: init.get(`unet.${module}.lora.down.weight`)!.shape[1]!, outFeatures: init.get(`unet.${module}.lora.up.weight`)!.shape[0]! }));
-  initialLora = {
-    rank: config.rank,
-    alpha: config.alpha,
-    modules: new Map(modules.map((m) => [m, { down: init.get(`unet.${m}.lora.down.weight`)!.data, up: init.get(`unet.${m}.lora.up.weight`)!.data.map((v) => Math.fround((v * config.rank) / config.alpha)) }])),
-  };
+  setup = await kitTrainingSetup();
+  ({ targets, initialLora } = setup);
 });
 afterAll(async () => {
   await testRuntime?.stop();
   cache?.remove();
 });
-
-function kitRequest(overrides: Partial<FinetuneRequest> = {}): FinetuneRequest {
-  const pixels = kitNpy('target_pixels');
-  const embedding = kitNpy('initial_embedding');
-  return {
-    model: loadModelFolder(FINETUNE_KIT_MODEL),
-    targetPixels: { dims: pixels.shape as [number, 3, number, number], data: pixels.data as Float32Array },
-    initialEmbedding: { dims: embedding.shape as [1, number, number], data: embedding.data as Float32Array },
-    captionIds: config.caption_input_ids,
-    targets,
-    rank: config.rank,
-    alpha: config.alpha,
-    initialLora,
-    steps: config.steps,
-    lrLora: config.lr_lora,
-    lrEmbedding: config.lr_embedding,
-    weightDecay: config.weight_decay,
-    seed: config.seed,
-    ctxBeginPos: config.ctx_begin_pos,
-    ...overrides,
-  };
-}
 
 describe('the training graph at step 1', () => {
   let outputs: TensorMap;
