@@ -16,6 +16,7 @@ import { registerMakeTinyModelCommand } from './make-tiny-model-command';
 import { registerSubjectsCommand } from './subjects-command';
 import { registerRecipeCommand } from './recipe-command';
 import { registerReproduceCommand } from './reproduce-command';
+import { registerFinetuneCommand } from './finetune-command';
 
 const program = new Command('blip-studio')
   .description('BLIP Studio command line: the studio engine and library without the window.')
@@ -29,6 +30,7 @@ registerInspectCommand(program);
 registerEmbedCommand(program);
 registerEncodePromptCommand(program);
 registerGenerateCommand(program);
+registerFinetuneCommand(program);
 registerModelsCommand(program);
 registerRecipeCommand(program);
 registerReproduceCommand(program);

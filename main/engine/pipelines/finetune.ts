@@ -237,7 +237,8 @@ async function runMicroBatches(session: StageSession, request: FinetuneRequest, 
     accumulate(gradients[0] as Float32Array[], names.map((name) => outputs[name]?.data as Float32Array), runs);
     accumulate(gradients[1] as Float32Array[], [outputs[FINETUNE_OUTPUTS.subjectEmbeddingGradient]?.data as Float32Array], runs);
   }
-  return { loss, gradients };
+  // The average is taken in double; the loss is reported as the float32 it is.
+  return { loss: Math.fround(loss), gradients };
 }
 
 function accumulate(into: Float32Array[], parts: readonly Float32Array[], runs: number): void {
