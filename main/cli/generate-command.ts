@@ -1,6 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { randomInt } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import packageJson from '../../package.json' with { type: 'json' };
 import { toFloat32 } from '../engine/io/npy';
@@ -8,7 +8,10 @@ import { readNpyFile, writeNpyFile } from '../engine/io/npy-file';
 import { floatImageToRgb } from '../engine/imaging/encode';
 import { GENERATE_DEFAULTS, type GenerateRequest, type GenerateResult, type ImageInput } from '../engine/pipelines/generate';
 import { CancelledError } from '../engine/pipelines/engine-context';
-import type { ModelFolder } from '../models/model-folder';
+import { requireComponent, type ModelFolder } from '../models/model-folder';
+import { parseBlipQFormerModelConfig, parseClipTextConfig } from '../engine/nets/configs';
+import type { SubjectEmbedding } from '../engine/pipelines/subject-embedding';
+import { loraTargets, readLoraFile, type LoraWeights } from '../engine/weights/lora-weights';
 import { SCHEDULER_NAMES, type SchedulerName } from '../api/contract';
 import { modelFingerprint } from '../library/model-fingerprint';
 import { createRecipe, deviceNotesField, type Recipe } from '../gallery/recipe';
@@ -44,6 +47,9 @@ interface GenerateOptions {
   out: string;
   outNpy?: string;
   library: boolean;
+  lora?: string;
+  loraScale: number;
+  embedding?: string;
 }
 
 /** The weights cache, where the model fingerprint keeps its file-hash records (as engine-session's context does). */
@@ -54,7 +60,8 @@ export const weightsCacheDir = (dataDir: string) => join(dataDir, 'cache', 'weig
  * preprocessed pixel tensors are not files a recipe can name by hash.
  */
 async function recipeOfRun(options: GenerateOptions, run: { model: ModelFolder; device: string; result: GenerateResult; seed: bigint | null; dataDir: string }): Promise<Recipe | null> {
-  if (run.seed === null || options.reference === undefined || options.controlPixels !== undefined) return null;
+  // A LoRA or a given embedding is not yet part of a recipe (the library's adapters will be).
+  if (run.seed === null || options.reference === undefined || options.controlPixels !== undefined || options.lora !== undefined || options.embedding !== undefined) return null;
   return createRecipe({
     appVersion: packageJson.version,
     model: { name: basename(run.model.dir), folder: run.model.dir, hash: await modelFingerprint(run.model, { weightsCacheDir: weightsCacheDir(run.dataDir) }) },
@@ -89,6 +96,11 @@ const nonNegative = (value: string) => {
   if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('expected a non-negative number.');
   return n;
 };
+const finite = (value: string) => {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError('expected a number.');
+  return n;
+};
 const seed = (value: string) => {
   if (!/^\d+$/.test(value) || BigInt(value) >= 2n ** 64n) throw new InvalidArgumentError('expected an integer from 0 to 2^64 − 1.');
   return BigInt(value);
@@ -97,6 +109,26 @@ const scheduler = (value: string): SchedulerName => {
   if (!(SCHEDULER_NAMES as readonly string[]).includes(value)) throw new InvalidArgumentError(`expected one of ${SCHEDULER_NAMES.join(', ')}.`);
   return value as SchedulerName;
 };
+
+/** A LoRA file for this model's UNet; tensors for other parts (kohya's text encoder) are skipped with a note. */
+function readLoraForModel(file: string, model: ModelFolder): LoraWeights {
+  const { lora, skipped } = readLoraFile(new Uint8Array(readFileSync(file)), loraTargets(requireComponent(model, 'unet').config), { file });
+  if (skipped.length > 0) process.stderr.write(`note: ${file}: ${skipped.length} tensor(s) for other parts than the UNet were not applied\n`);
+  return lora;
+}
+
+/** A subject embedding .npy: float32 [1, Q, hidden] of this model, finite. */
+function readSubjectEmbedding(file: string, model: ModelFolder): SubjectEmbedding {
+  const array = readNpyFile(file);
+  const queries = parseBlipQFormerModelConfig(requireComponent(model, 'qformer').config).numQueryTokens;
+  const hidden = parseClipTextConfig(requireComponent(model, 'text_encoder').config).hiddenSize;
+  if (array.dtype !== 'float32' || array.shape.length !== 3 || array.shape[0] !== 1 || array.shape[1] !== queries || array.shape[2] !== hidden) {
+    throw new Error(`${file}: a subject embedding for this model is float32 [1, ${queries}, ${hidden}], this is ${array.dtype} [${array.shape.join(', ')}]`);
+  }
+  const data = array.data as Float32Array;
+  if (data.some((v) => !Number.isFinite(v))) throw new Error(`${file}: the embedding holds NaN or infinite values`);
+  return { dims: [1, queries, hidden], data };
+}
 
 export function registerGenerateCommand(program: Command): void {
   program
@@ -121,25 +153,28 @@ export function registerGenerateCommand(program: Command): void {
     .option('--control-scale <x>', 'ControlNet conditioning scale', nonNegative, GENERATE_DEFAULTS.controlScale)
     .option('--prompt-strength <x>', 'prompt strength', nonNegative, 1)
     .option('--prompt-reps <n>', 'prompt repetitions', integer(1, 1000), 20)
+    .option('--lora <file>', 'apply a LoRA to the UNet (diffusers pytorch_lora_weights.safetensors or a kohya/A1111 SD-1.5 file)')
+    .option('--lora-scale <s>', 'the LoRA’s strength, as diffusers’ cross_attention_kwargs={"scale": s} (0 = no LoRA)', finite, 1)
+    .option('--embedding <npy>', 'a subject embedding [1, 16, hidden] (e.g. from finetune) instead of one computed from --reference')
     .option('--device <name>', DEVICE_HELP, 'auto')
     .requiredOption('--out <png>', 'the image to write')
     .option('--out-npy <npy>', 'also write the float32 image [1, H, W, 3] in [0, 1]')
     .option('--no-library', 'do not record the result in the data folder’s gallery (the recipe is still embedded in the PNG)')
     .action(async (options: GenerateOptions, command: Command) => {
       const { dataDir } = command.optsWithGlobals<{ dataDir: string }>();
-      if (options.reference === undefined && options.referencePixels === undefined) {
+      if (options.reference === undefined && options.referencePixels === undefined && options.embedding === undefined) {
         // No photo given: the subject is one of the library's (its cached embeddings).
         const unsupported = (['latents', 'control', 'controlPixels', 'outNpy'] as const).filter((key) => options[key] !== undefined);
         if (unsupported.length > 0) throw new Error(`with a library subject (no --reference), ${unsupported.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')} cannot be used yet`);
         await generateFromLibrary({ dataDir, ...options });
         return;
       }
-      if (options.reference !== undefined && options.referencePixels !== undefined) throw new Error('give at most one of --reference or --reference-pixels');
+      if ([options.reference, options.referencePixels, options.embedding].filter((v) => v !== undefined).length > 1) throw new Error('give at most one of --reference, --reference-pixels or --embedding');
       if (options.control !== undefined && options.controlPixels !== undefined) throw new Error('give at most one of --control or --control-pixels');
       if (options.seed !== undefined && options.latents !== undefined) throw new Error('give at most one of --seed or --latents');
       const noise: GenerateRequest['noise'] = options.latents !== undefined ? { latents: toFloat32(readNpyFile(options.latents)) } : { seed: options.seed ?? BigInt(randomInt(2 ** 47)) };
       if ('seed' in noise && options.seed === undefined) process.stderr.write(`seed ${noise.seed}\n`);
-      const reference: ImageInput = options.referencePixels !== undefined ? { pixels: readPixelTensor(options.referencePixels) } : { path: options.reference! };
+      const reference: ImageInput | null = options.embedding !== undefined ? null : options.referencePixels !== undefined ? { pixels: readPixelTensor(options.referencePixels) } : { path: options.reference! };
       const control: ImageInput | undefined =
         options.controlPixels !== undefined ? { pixels: readPixelTensor(options.controlPixels) } : options.control !== undefined ? { path: options.control } : undefined;
 
@@ -158,7 +193,8 @@ export function registerGenerateCommand(program: Command): void {
             { ...context, signal: controller.signal },
             {
               model,
-              subject: { image: reference, category: options.subject },
+              subject: reference ? { image: reference, category: options.subject } : { embedding: readSubjectEmbedding(options.embedding!, model) },
+              ...(options.lora !== undefined ? { lora: { weights: readLoraForModel(options.lora, model), scale: options.loraScale } } : {}),
               targetSubject: options.target ?? options.subject,
               prompt: options.prompt,
               negativePrompt: options.negative,
@@ -188,7 +224,7 @@ export function registerGenerateCommand(program: Command): void {
         if (options.outNpy !== undefined) writeNpyFile(options.outNpy, { dtype: 'float32', shape: [1, result.height, result.width, 3], data: result.image });
         bar.finish(`wrote ${options.out} (${result.width}×${result.height}) on ${device} in ${(result.timings.totalMs / 1000).toFixed(1)} s`);
         if (recorded) process.stderr.write(`recorded in the library as generation ${recorded.id} (${recorded.imagePath})\n`);
-        else if (!recipe) process.stderr.write('note: no recipe embedded and nothing recorded: runs from --latents or pixel tensors cannot be re-run from a recipe\n');
+        else if (!recipe) process.stderr.write('note: no recipe embedded and nothing recorded: runs from --latents, pixel tensors, --lora or --embedding cannot be re-run from a recipe yet\n');
       } catch (error) {
         if (error instanceof CancelledError) {
           bar.finish('cancelled: no image written');

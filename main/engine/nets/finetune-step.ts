@@ -16,7 +16,7 @@ import { appendBackward } from '../graph/autodiff';
 import type { Value } from '../graph/builder';
 import { catalogUnion } from './catalog-union';
 import { contextClipTextBody } from './clip-text-encoder';
-import { declareLoraInputs, LORA_SCALE_INPUT, loraInputNames } from './lora-layers';
+import { declareLoraInputs, LORA_SCALE_INPUT, loraInputNames, type LoraTargetShape } from './lora-layers';
 import { buildNetGraph, netCacheKey, type NetGraph } from './net-graph';
 import { crossAttentionWidth, resolveUnetOptions, UNET_OUTPUTS, unetBody } from './unet';
 import { parseUnetConfig } from './unet-config';
@@ -54,12 +54,7 @@ export function loraGradientNames(module: string): { down: string; up: string } 
   return { down: `grad.${inputs.down}`, up: `grad.${inputs.up}` };
 }
 
-/** A projection that carries a LoRA adapter, with its features (weights/lora-weights.ts lists a UNet's). */
-export interface LoraTargetShape {
-  module: string;
-  inFeatures: number;
-  outFeatures: number;
-}
+export type { LoraTargetShape };
 
 /** Where the combined graph finds each component's weights, relative to its external-data folder. */
 export interface FinetuneComponents {

@@ -8,6 +8,27 @@
 import type { GraphBuilder, Value } from '../graph/builder';
 import { linear } from '../graph/layers';
 
+/** A projection that carries a LoRA adapter, with its features (weights/lora-weights.ts lists a UNet's). */
+export interface LoraTargetShape {
+  module: string;
+  inFeatures: number;
+  outFeatures: number;
+}
+
+/** A graph built with adapters: which projections, at which rank (the tensors are inputs). */
+export interface LoraGraphOption {
+  targets: readonly LoraTargetShape[];
+  rank: number;
+}
+
+/** The option as the cache key hashes it (plain objects, in order). */
+export function resolveLoraOption(option: LoraGraphOption | undefined): LoraGraphOption | null {
+  if (!option) return null;
+  if (!Number.isSafeInteger(option.rank) || option.rank < 1) throw new Error(`LoRA rank must be a positive integer (got ${option.rank})`);
+  if (option.targets.length === 0) throw new Error('a LoRA needs at least one target projection');
+  return { rank: option.rank, targets: option.targets.map((t) => ({ module: t.module, inFeatures: t.inFeatures, outFeatures: t.outFeatures })) };
+}
+
 export interface LoraAdapter {
   /** [r, in] */
   down: Value;
@@ -29,7 +50,7 @@ export function loraInputNames(module: string): { down: string; up: string } {
 export const LORA_SCALE_INPUT = 'lora_scale';
 
 /** Declares `lora.<module>.down/.up` inputs for every target, and the scalar `lora_scale`. */
-export function declareLoraInputs(b: GraphBuilder, targets: readonly { module: string; inFeatures: number; outFeatures: number }[], rank: number): LoraAdapters & { inputs: { module: string; down: Value; up: Value }[] } {
+export function declareLoraInputs(b: GraphBuilder, targets: readonly LoraTargetShape[], rank: number): LoraAdapters & { inputs: { module: string; down: Value; up: Value }[] } {
   const inputs = targets.map((target) => {
     const names = loraInputNames(target.module);
     return { module: target.module, down: b.input(names.down, 'float32', [rank, target.inFeatures]), up: b.input(names.up, 'float32', [target.outFeatures, rank]) };

@@ -14,6 +14,7 @@
 import { GraphBuilder, type Value } from '../graph/builder';
 import type { Shape } from '../graph/shapes';
 import { catalogUnion } from './catalog-union';
+import { declareLoraInputs, resolveLoraOption, type LoraAdapters, type LoraGraphOption } from './lora-layers';
 import { CONTROLNET_INPUTS, controlImageScale, controlnetBody } from './controlnet';
 import { netCacheKey, buildNetGraph, type NetGraph } from './net-graph';
 import { crossAttentionWidth, declareResidualInputs, resolveUnetOptions, UNET_INPUTS, UNET_OUTPUTS, unetBody } from './unet';
@@ -50,6 +51,8 @@ export interface GuidedStepOptions {
   attention?: AttentionLowering;
   /** Also output the raw [2B, …] predictions as noise_pred_batch (for checks; costs the copy). */
   exposeBatchPrediction?: boolean;
+  /** LoRA adapters on the UNet's attention projections, fed as `lora.<module>.down/.up` and `lora_scale` (lora-layers.ts). */
+  lora?: LoraGraphOption;
 }
 
 export interface GuidedUnetStepOptions extends GuidedStepOptions {
@@ -65,7 +68,7 @@ export interface GuidedUnetStepOptions extends GuidedStepOptions {
 export function buildUnetGuidedStepGraph(config: unknown, catalog: WeightCatalog, options: GuidedUnetStepOptions): NetGraph {
   const parsed = parseUnetConfig(config);
   const images = options.batch ?? 1;
-  const resolved = { ...resolveUnetOptions(parsed, { ...options, batch: 2 * images }), exposeBatchPrediction: options.exposeBatchPrediction ?? false };
+  const resolved = { ...resolveUnetOptions(parsed, { ...options, batch: 2 * images }), exposeBatchPrediction: options.exposeBatchPrediction ?? false, ...loraKey(options) };
   return buildNetGraph({
     net: UNET_GUIDED_STEP_NET,
     component: 'unet',
@@ -78,7 +81,8 @@ export function buildUnetGuidedStepGraph(config: unknown, catalog: WeightCatalog
       const inputs = guidedInputs(b, images, [parsed.inChannels, height, width], [resolved.textLength, crossAttentionWidth(parsed)]);
       const residuals = resolved.withResiduals ? declareResidualInputs(context, parsed, 2 * images, height, width) : undefined;
       const guidanceScale = b.input(GUIDED_STEP_INPUTS.guidanceScale, 'float32', [1]);
-      const prediction = unetBody(context, parsed, { ...inputs, ...(residuals ? { residuals } : {}) });
+      const lora = loraInputs(b, options);
+      const prediction = unetBody(context, parsed, { ...inputs, ...(residuals ? { residuals } : {}), ...(lora ? { lora } : {}) });
       return guidedOutputs(b, prediction, guidanceScale, images, resolved.exposeBatchPrediction);
     },
   });
@@ -106,7 +110,7 @@ export function buildControlledUnetGuidedStepGraph(components: ControlledUnetCom
   const controlnet = parseControlNetConfig(components.controlnet.config);
   if (controlnet.inChannels !== unet.inChannels) throw new Error(`controlnet in_channels (${controlnet.inChannels}) differs from the unet's (${unet.inChannels})`);
   const images = options.batch ?? 1;
-  const resolved = { ...resolveUnetOptions(unet, { ...options, batch: 2 * images }), exposeBatchPrediction: options.exposeBatchPrediction ?? false };
+  const resolved = { ...resolveUnetOptions(unet, { ...options, batch: 2 * images }), exposeBatchPrediction: options.exposeBatchPrediction ?? false, ...loraKey(options) };
   const catalog = controlledCatalog(components);
   return buildNetGraph({
     net: CONTROLLED_UNET_GUIDED_STEP_NET,
@@ -125,10 +129,22 @@ export function buildControlledUnetGuidedStepGraph(components: ControlledUnetCom
       const residuals = b.scope('controlnet', () =>
         controlnetBody(context, controlnet, { ...inputs, controlnetCond: b.concat([controlImage, controlImage], 0), conditioningScale }, CONTROLNET_NAME_PREFIX.slice(0, -1)),
       );
-      const prediction = b.scope('unet', () => unetBody(context, unet, { ...inputs, residuals }));
+      const lora = loraInputs(b, options);
+      const prediction = b.scope('unet', () => unetBody(context, unet, { ...inputs, residuals, ...(lora ? { lora } : {}) }));
       return guidedOutputs(b, prediction, guidanceScale, images, resolved.exposeBatchPrediction);
     },
   });
+}
+
+/** The LoRA option in the cache key only when there is one (graphs without adapters keep their keys). */
+function loraKey(options: GuidedStepOptions): { lora?: LoraGraphOption } {
+  const lora = resolveLoraOption(options.lora);
+  return lora ? { lora } : {};
+}
+
+function loraInputs(b: GraphBuilder, options: GuidedStepOptions): LoraAdapters | undefined {
+  const lora = resolveLoraOption(options.lora);
+  return lora ? declareLoraInputs(b, lora.targets, lora.rank) : undefined;
 }
 
 function controlledCatalog(components: ControlledUnetComponents): WeightCatalog {
@@ -140,14 +156,14 @@ function controlledCatalog(components: ControlledUnetComponents): WeightCatalog 
 
 /** The cache key buildUnetGuidedStepGraph's graph will have, without building it. */
 export function unetGuidedStepGraphKey(config: unknown, catalog: WeightCatalog, options: GuidedUnetStepOptions): string {
-  const resolved = { ...resolveUnetOptions(parseUnetConfig(config), { ...options, batch: 2 * (options.batch ?? 1) }), exposeBatchPrediction: options.exposeBatchPrediction ?? false };
+  const resolved = { ...resolveUnetOptions(parseUnetConfig(config), { ...options, batch: 2 * (options.batch ?? 1) }), exposeBatchPrediction: options.exposeBatchPrediction ?? false, ...loraKey(options) };
   return netCacheKey(UNET_GUIDED_STEP_NET, config, resolved, catalog);
 }
 
 /** The cache key buildControlledUnetGuidedStepGraph's graph will have, without building it. */
 export function controlledUnetGuidedStepGraphKey(components: ControlledUnetComponents, options: GuidedStepOptions): string {
   const unet = parseUnetConfig(components.unet.config);
-  const resolved = { ...resolveUnetOptions(unet, { ...options, batch: 2 * (options.batch ?? 1) }), exposeBatchPrediction: options.exposeBatchPrediction ?? false };
+  const resolved = { ...resolveUnetOptions(unet, { ...options, batch: 2 * (options.batch ?? 1) }), exposeBatchPrediction: options.exposeBatchPrediction ?? false, ...loraKey(options) };
   return netCacheKey(CONTROLLED_UNET_GUIDED_STEP_NET, { unet: components.unet.config, controlnet: components.controlnet.config }, resolved, controlledCatalog(components));
 }
 

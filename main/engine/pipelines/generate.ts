@@ -26,6 +26,8 @@ import { parseImageProcessorConfig, preprocessControlImage, type PixelTensor } f
 import { requireComponent, type ModelFolder } from './model-folder';
 import type { TensorValue } from '../runtime/runtime-protocol';
 import { jointCatalogs } from './joint-catalogs';
+import { LORA_SCALE_INPUT, loraInputNames, type LoraGraphOption } from '../nets/lora-layers';
+import { loraTargets, type LoraWeights } from '../weights/lora-weights';
 import { assertFinite, componentCatalog, openStage, resolveDevice, throwIfAborted, type EngineContext, type StageSession } from './engine-context';
 import { netPlacements } from '../providers/kernel-routing';
 import type { NetName, NetPlacement } from '../providers/provider-types';
@@ -61,6 +63,12 @@ export interface GenerateRequest {
   controlScale?: number;
   promptStrength?: number;
   promptReps?: number;
+  /**
+   * LoRA adapters on the UNet's attention projections at a strength, as diffusers'
+   * `cross_attention_kwargs={"scale": s}`: each projection adds s · (alpha / r) · up·down. Scale 0 runs
+   * the plain graph, so it equals no LoRA exactly.
+   */
+  lora?: { weights: LoraWeights; scale: number };
 }
 
 export interface GenerateProgress {
@@ -137,6 +145,16 @@ function checkRequest(request: GenerateRequest): void {
   if (request.control && !request.model.components.has('controlnet')) {
     throw new Error(`a control image needs a model with a ControlNet (${request.model.dir} is a ${request.model.pipelineClass})`);
   }
+  if (request.lora) {
+    if (!Number.isFinite(request.lora.scale)) throw new Error(`the LoRA scale must be a number (got ${request.lora.scale})`);
+    const targets = new Map(loraTargets(requireComponent(request.model, 'unet').config).map((t) => [t.module, t]));
+    const { rank, modules } = request.lora.weights;
+    const misfits = [...modules].filter(([module, a]) => {
+      const target = targets.get(module);
+      return !target || a.down.length !== rank * target.inFeatures || a.up.length !== target.outFeatures * rank;
+    });
+    if (misfits.length > 0) throw new Error(`the LoRA does not fit this model's UNet: ${misfits.map(([module]) => module).slice(0, 8).join(', ')}${misfits.length > 8 ? ', …' : ''}`);
+  }
 }
 
 export async function generate(requested: EngineContext, request: GenerateRequest, options: GenerateOptions = {}): Promise<GenerateResult> {
@@ -183,6 +201,7 @@ export async function generate(requested: EngineContext, request: GenerateReques
   const denoiseStarted = performance.now();
   const denoiser = await openDenoiser(context, request, geometry, textLength);
   const constantFeeds: Record<string, TensorValue> = {
+    ...loraFeeds(request),
     [GUIDED_STEP_INPUTS.encoderHiddenStates]: { type: 'float32', dims: [2, textLength, cond.dims[2]], data: textEmbeddings },
     [GUIDED_STEP_INPUTS.guidanceScale]: { type: 'float32', dims: [1], data: Float32Array.of(guidanceScale) },
     ...(await controlFeeds(request, geometry)),
@@ -256,7 +275,7 @@ async function openDenoiser(context: EngineContext, request: GenerateRequest, ge
   const { model } = request;
   const unet = requireComponent(model, 'unet');
   const unetWeights = await componentCatalog(context, unet);
-  const size = { height: geometry.latentHeight, width: geometry.latentWidth, textLength };
+  const size = { height: geometry.latentHeight, width: geometry.latentWidth, textLength, ...loraOption(request) };
   if (!request.control) {
     return openStage(context, 'The UNet', unetWeights.externalDataFolder, {
       forKernels: (kernels) => ({
@@ -281,6 +300,31 @@ async function openDenoiser(context: EngineContext, request: GenerateRequest, ge
     }),
     optimization: CONV_GRAPH_OPTIMIZATION,
   });
+}
+
+/** The adapters a LoRA request builds into the UNet graph (none at scale 0: the plain graph). */
+function loraOption(request: GenerateRequest): { lora?: LoraGraphOption } {
+  const lora = activeLora(request);
+  if (!lora) return {};
+  const targets = loraTargets(requireComponent(request.model, 'unet').config).filter((target) => lora.weights.modules.has(target.module));
+  return { lora: { targets, rank: lora.weights.rank } };
+}
+
+function activeLora(request: GenerateRequest): GenerateRequest['lora'] | undefined {
+  return request.lora && request.lora.scale !== 0 ? request.lora : undefined;
+}
+
+function loraFeeds(request: GenerateRequest): Record<string, TensorValue> {
+  const lora = activeLora(request);
+  if (!lora) return {};
+  const { weights, scale } = lora;
+  const feeds: Record<string, TensorValue> = { [LORA_SCALE_INPUT]: { type: 'float32', dims: [], data: Float32Array.of(Math.fround((scale * weights.alpha) / weights.rank)) } };
+  for (const [module, adapter] of weights.modules) {
+    const names = loraInputNames(module);
+    feeds[names.down] = { type: 'float32', dims: [weights.rank, adapter.down.length / weights.rank], data: adapter.down };
+    feeds[names.up] = { type: 'float32', dims: [adapter.up.length / weights.rank, weights.rank], data: adapter.up };
+  }
+  return feeds;
 }
 
 function checkControlNetFitsUnet(unetConfig: unknown, controlnetConfig: unknown): void {
