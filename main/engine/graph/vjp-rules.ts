@@ -5,7 +5,7 @@
  * in vjp-conv.ts, vjp-norms.ts and vjp-attention.ts; the one-liners are here.
  */
 import { GraphBuildError, type GraphBuilder, type OpType, type Value } from './builder';
-import { elementCount, matMulShape, normalizeAxis, sliceRange } from './shapes';
+import { elementCount, normalizeAxis, sliceRange } from './shapes';
 import { multiHeadAttentionVjp } from './vjp-attention';
 import { convVjp } from './vjp-conv';
 import { groupNormalizationVjp, layerNormalizationVjp, softmaxVjp } from './vjp-norms';
@@ -149,16 +149,13 @@ function keptDims(b: GraphBuilder, dy: Value, x: Value, axes: readonly number[],
 }
 
 /**
- * y = A·B with numpy semantics (1-D operands promoted, batch axes broadcast): dA = dy·Bᵀ, dB = Aᵀ·dy,
- * each summed over the batch axes its operand was broadcast across.
+ * y = A·B over batched matrices (the builder takes rank ≥ 2; batch axes broadcast): dA = dy·Bᵀ and
+ * dB = Aᵀ·dy, each summed over the batch axes its operand was broadcast across.
  */
 function matMulVjp(b: GraphBuilder, node: NodeOf<'MatMul'>, dy: Value, wants: readonly boolean[]): (Value | null)[] {
   const [x, y] = [operand(node, 0), operand(node, 1)];
-  const x2 = x.shape.length === 1 ? b.reshape(x, [1, x.shape[0] as number]) : x;
-  const y2 = y.shape.length === 1 ? b.reshape(y, [y.shape[0] as number, 1]) : y;
-  const dy2 = b.reshape(dy, matMulShape(x2.shape, y2.shape));
-  const dx = wants[0] ? b.reshape(unbroadcast(b, b.matMul(dy2, transposeLastTwo(b, y2)), x2.shape), x.shape) : null;
-  const dyw = wants[1] ? b.reshape(unbroadcast(b, b.matMul(transposeLastTwo(b, x2), dy2), y2.shape), y.shape) : null;
+  const dx = wants[0] ? unbroadcast(b, b.matMul(dy, transposeLastTwo(b, y)), x.shape) : null;
+  const dyw = wants[1] ? unbroadcast(b, b.matMul(transposeLastTwo(b, x), dy), y.shape) : null;
   return [dx, dyw];
 }
 
