@@ -99,7 +99,7 @@ export function buildFinetuneStepGraph(components: FinetuneComponents, options: 
       const noise = b.input(FINETUNE_INPUTS.noise, 'float32', latentShape);
       const inputIds = b.input(FINETUNE_INPUTS.inputIds, 'int64', [batch, resolved.captionTokens]);
       const embedding = b.input(FINETUNE_INPUTS.subjectEmbedding, 'float32', [1, resolved.queryTokenCount, width]);
-      const lora = declareLoraInputs(b, resolved.targets, resolved.rank);
+      const lora = declareLoraInputs(b, resolved.targets, resolved.rank, { merged: false });
 
       const ctxEmbeddings = b.expand(embedding, [batch, resolved.queryTokenCount, width]);
       const states = b.scope('text_encoder', () => contextClipTextBody(context, components.textEncoder.config, { inputIds, ctxEmbeddings }, resolved.ctxBeginPos, TEXT_ENCODER_NAME_PREFIX));

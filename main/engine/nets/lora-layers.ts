@@ -40,6 +40,13 @@ export interface LoraAdapter {
 export interface LoraAdapters {
   scale: Value;
   adapter(module: string): LoraAdapter | undefined;
+  /**
+   * Fold the update into the weight (W + s·up·down, one [out, in] temporary per projection and run)
+   * instead of two extra low-rank MatMuls: 21 % faster per projection at SD's [2, 4096, 320] with rank 4
+   * (22.8 vs 28.9 ms on 2 CPU cores), so inference merges. Training keeps them separate: through a merged
+   * weight the gradient would need the full [out, in] weight gradient first.
+   */
+  merged: boolean;
 }
 
 /** The names of an adapter's graph inputs, shared by inference and training graphs. */
@@ -50,19 +57,20 @@ export function loraInputNames(module: string): { down: string; up: string } {
 export const LORA_SCALE_INPUT = 'lora_scale';
 
 /** Declares `lora.<module>.down/.up` inputs for every target, and the scalar `lora_scale`. */
-export function declareLoraInputs(b: GraphBuilder, targets: readonly LoraTargetShape[], rank: number): LoraAdapters & { inputs: { module: string; down: Value; up: Value }[] } {
+export function declareLoraInputs(b: GraphBuilder, targets: readonly LoraTargetShape[], rank: number, options: { merged: boolean }): LoraAdapters & { inputs: { module: string; down: Value; up: Value }[] } {
   const inputs = targets.map((target) => {
     const names = loraInputNames(target.module);
     return { module: target.module, down: b.input(names.down, 'float32', [rank, target.inFeatures]), up: b.input(names.up, 'float32', [target.outFeatures, rank]) };
   });
   const byModule = new Map(inputs.map((input) => [input.module, input]));
-  return { scale: b.input(LORA_SCALE_INPUT, 'float32', []), adapter: (module) => byModule.get(module), inputs };
+  return { scale: b.input(LORA_SCALE_INPUT, 'float32', []), adapter: (module) => byModule.get(module), inputs, merged: options.merged };
 }
 
 /** x·Wᵀ (+ b) plus the adapter's low-rank update when there is one. */
-export function loraLinear(b: GraphBuilder, x: Value, weight: Value, bias: Value | null, adapter: LoraAdapter | undefined, scale: Value | undefined): Value {
-  const base = linear(b, x, weight, bias);
-  if (!adapter || !scale) return base;
+export function loraLinear(b: GraphBuilder, x: Value, weight: Value, bias: Value | null, module: string, lora: LoraAdapters | undefined): Value {
+  const adapter = lora?.adapter(module);
+  if (!lora || !adapter) return linear(b, x, weight, bias);
+  if (lora.merged) return linear(b, x, b.add(weight, b.mul(b.matMul(adapter.up, adapter.down), lora.scale)), bias);
   const update = linear(b, linear(b, x, adapter.down, null), adapter.up, null);
-  return b.add(base, b.mul(update, scale));
+  return b.add(linear(b, x, weight, bias), b.mul(update, lora.scale));
 }

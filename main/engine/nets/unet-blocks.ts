@@ -163,7 +163,7 @@ function attentionLayer(context: UnetBlockContext, name: string, x: Value, keysV
   const { b, weights, lora } = context;
   const width = x.shape[2] as number;
   const keyWidth = keysValues.shape[2] as number;
-  const adapted = (projName: string, input: Value, weight: Value, bias: Value | null) => loraLinear(b, input, weight, bias, lora?.adapter(`${name}.${projName}`), lora?.scale);
+  const adapted = (projName: string, input: Value, weight: Value, bias: Value | null) => loraLinear(b, input, weight, bias, `${name}.${projName}`, lora);
   const project = (projName: string, input: Value, inFeatures: number) => adapted(projName, input, weights.parameter(`${name}.${projName}.weight`, [width, inFeatures]), null);
   const query = project('to_q', x, width);
   const keys = project('to_k', keysValues, keyWidth);

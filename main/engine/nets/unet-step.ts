@@ -144,7 +144,7 @@ function loraKey(options: GuidedStepOptions): { lora?: LoraGraphOption } {
 
 function loraInputs(b: GraphBuilder, options: GuidedStepOptions): LoraAdapters | undefined {
   const lora = resolveLoraOption(options.lora);
-  return lora ? declareLoraInputs(b, lora.targets, lora.rank) : undefined;
+  return lora ? declareLoraInputs(b, lora.targets, lora.rank, { merged: true }) : undefined;
 }
 
 function controlledCatalog(components: ControlledUnetComponents): WeightCatalog {
