@@ -78,6 +78,15 @@ export function planReproduction(request: ReproduceRequest, env: ReproduceEnviro
   if (recipe.control && findLibraryPhoto(env.db, env.dataDir, recipe.control.sha256) === null) {
     throw new StudioError('not-found', `This image was steered by a control image (sha256 ${recipe.control.sha256.slice(0, 12)}…) that is not in the library; reproduce it with the CLI's --control.`);
   }
+  // The library keeps no LoRA or embedding files (yet): only the CLI, given the file, can run these again.
+  const given = [
+    ...(recipe.lora && recipe.lora.scale !== 0 ? [{ what: 'a LoRA file', sha256: recipe.lora.sha256, flag: '--lora' }] : []),
+    ...('embedding' in recipe.subject ? [{ what: 'a subject embedding file', sha256: recipe.subject.embedding.sha256, flag: '--embedding' }] : []),
+  ];
+  if (given.length > 0) {
+    const files = given.map((file) => `${file.what} (sha256 ${file.sha256.slice(0, 12)}…)`).join(' and ');
+    throw new StudioError('not-found', `This image was made with ${files} that the library does not keep; reproduce it with the CLI's ${given.map((file) => file.flag).join(' and ')}.`);
+  }
   const model = recipeModel(recipe, env.models);
   const folder = openLibraryModel(model);
   const label = `Reproduce “${recipe.prompt.length > 50 ? `${recipe.prompt.slice(0, 49)}…` : recipe.prompt}” (seed ${recipe.seed})`;

@@ -1,6 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { randomInt } from 'node:crypto';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import packageJson from '../../package.json' with { type: 'json' };
 import { toFloat32 } from '../engine/io/npy';
@@ -8,10 +8,9 @@ import { readNpyFile, writeNpyFile } from '../engine/io/npy-file';
 import { floatImageToRgb } from '../engine/imaging/encode';
 import { GENERATE_DEFAULTS, type GenerateRequest, type GenerateResult, type ImageInput } from '../engine/pipelines/generate';
 import { CancelledError } from '../engine/pipelines/engine-context';
-import { requireComponent, type ModelFolder } from '../models/model-folder';
-import { parseBlipQFormerModelConfig, parseClipTextConfig } from '../engine/nets/configs';
-import type { SubjectEmbedding } from '../engine/pipelines/subject-embedding';
-import { loraTargets, readLoraFile, type LoraWeights } from '../engine/weights/lora-weights';
+import type { ModelFolder } from '../models/model-folder';
+import { readLoraForModel, readSubjectEmbeddingFile } from '../engine/pipelines/adapter-files';
+import type { LoraWeights } from '../engine/weights/lora-weights';
 import { SCHEDULER_NAMES, type SchedulerName } from '../api/contract';
 import { modelFingerprint } from '../library/model-fingerprint';
 import { createRecipe, deviceNotesField, type Recipe } from '../gallery/recipe';
@@ -57,15 +56,22 @@ export const weightsCacheDir = (dataDir: string) => join(dataDir, 'cache', 'weig
 
 /**
  * The recipe of a CLI run, or null when it cannot be re-run from a recipe: given latents or
- * preprocessed pixel tensors are not files a recipe can name by hash.
+ * preprocessed pixel tensors are not files a recipe can name by hash. A LoRA file and a given
+ * embedding file are named by hash (reproducing needs them given again: the library does not keep them).
  */
 async function recipeOfRun(options: GenerateOptions, run: { model: ModelFolder; device: string; result: GenerateResult; seed: bigint | null; dataDir: string }): Promise<Recipe | null> {
-  // A LoRA or a given embedding is not yet part of a recipe (the library's adapters will be).
-  if (run.seed === null || options.reference === undefined || options.controlPixels !== undefined || options.lora !== undefined || options.embedding !== undefined) return null;
+  if (run.seed === null || options.controlPixels !== undefined) return null;
+  const subject =
+    options.embedding !== undefined
+      ? { category: options.subject, embedding: { sha256: sha256OfFile(options.embedding) } }
+      : options.reference !== undefined
+        ? { category: options.subject, reference: { sha256: sha256OfFile(options.reference) } }
+        : null;
+  if (subject === null) return null;
   return createRecipe({
     appVersion: packageJson.version,
     model: { name: basename(run.model.dir), folder: run.model.dir, hash: await modelFingerprint(run.model, { weightsCacheDir: weightsCacheDir(run.dataDir) }) },
-    subject: { category: options.subject, reference: { sha256: sha256OfFile(options.reference) } },
+    subject,
     targetSubject: options.target ?? options.subject,
     prompt: options.prompt,
     negativePrompt: options.negative,
@@ -76,6 +82,7 @@ async function recipeOfRun(options: GenerateOptions, run: { model: ModelFolder; 
     width: run.result.width,
     height: run.result.height,
     ...(options.control !== undefined ? { control: { sha256: sha256OfFile(options.control), scale: options.controlScale } } : {}),
+    ...(options.lora !== undefined ? { lora: { sha256: sha256OfFile(options.lora), scale: options.loraScale } } : {}),
     promptStrength: options.promptStrength,
     promptReps: options.promptReps,
     device: run.device,
@@ -110,24 +117,11 @@ const scheduler = (value: string): SchedulerName => {
   return value as SchedulerName;
 };
 
-/** A LoRA file for this model's UNet; tensors for other parts (kohya's text encoder) are skipped with a note. */
-function readLoraForModel(file: string, model: ModelFolder): LoraWeights {
-  const { lora, skipped } = readLoraFile(new Uint8Array(readFileSync(file)), loraTargets(requireComponent(model, 'unet').config), { file });
+/** A LoRA file for this model's UNet; tensors for other parts (the text encoder's) are skipped with a note. */
+function loraWithNote(file: string, model: ModelFolder): LoraWeights {
+  const { lora, skipped } = readLoraForModel(file, model);
   if (skipped.length > 0) process.stderr.write(`note: ${file}: ${skipped.length} tensor(s) for other parts than the UNet were not applied\n`);
   return lora;
-}
-
-/** A subject embedding .npy: float32 [1, Q, hidden] of this model, finite. */
-function readSubjectEmbedding(file: string, model: ModelFolder): SubjectEmbedding {
-  const array = readNpyFile(file);
-  const queries = parseBlipQFormerModelConfig(requireComponent(model, 'qformer').config).numQueryTokens;
-  const hidden = parseClipTextConfig(requireComponent(model, 'text_encoder').config).hiddenSize;
-  if (array.dtype !== 'float32' || array.shape.length !== 3 || array.shape[0] !== 1 || array.shape[1] !== queries || array.shape[2] !== hidden) {
-    throw new Error(`${file}: a subject embedding for this model is float32 [1, ${queries}, ${hidden}], this is ${array.dtype} [${array.shape.join(', ')}]`);
-  }
-  const data = array.data as Float32Array;
-  if (data.some((v) => !Number.isFinite(v))) throw new Error(`${file}: the embedding holds NaN or infinite values`);
-  return { dims: [1, queries, hidden], data };
 }
 
 export function registerGenerateCommand(program: Command): void {
@@ -162,9 +156,10 @@ export function registerGenerateCommand(program: Command): void {
     .option('--no-library', 'do not record the result in the data folder’s gallery (the recipe is still embedded in the PNG)')
     .action(async (options: GenerateOptions, command: Command) => {
       const { dataDir } = command.optsWithGlobals<{ dataDir: string }>();
+      if (options.lora === undefined && command.getOptionValueSource('loraScale') === 'cli') throw new Error('--lora-scale needs a --lora file');
       if (options.reference === undefined && options.referencePixels === undefined && options.embedding === undefined) {
         // No photo given: the subject is one of the library's (its cached embeddings).
-        const unsupported = (['latents', 'control', 'controlPixels', 'outNpy'] as const).filter((key) => options[key] !== undefined);
+        const unsupported = (['latents', 'control', 'controlPixels', 'outNpy', 'lora'] as const).filter((key) => options[key] !== undefined);
         if (unsupported.length > 0) throw new Error(`with a library subject (no --reference), ${unsupported.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')} cannot be used yet`);
         await generateFromLibrary({ dataDir, ...options });
         return;
@@ -193,8 +188,8 @@ export function registerGenerateCommand(program: Command): void {
             { ...context, signal: controller.signal },
             {
               model,
-              subject: reference ? { image: reference, category: options.subject } : { embedding: readSubjectEmbedding(options.embedding!, model) },
-              ...(options.lora !== undefined ? { lora: { weights: readLoraForModel(options.lora, model), scale: options.loraScale } } : {}),
+              subject: reference ? { image: reference, category: options.subject } : { embedding: readSubjectEmbeddingFile(options.embedding!, model) },
+              ...(options.lora !== undefined ? { lora: { weights: loraWithNote(options.lora, model), scale: options.loraScale } } : {}),
               targetSubject: options.target ?? options.subject,
               prompt: options.prompt,
               negativePrompt: options.negative,
@@ -224,7 +219,7 @@ export function registerGenerateCommand(program: Command): void {
         if (options.outNpy !== undefined) writeNpyFile(options.outNpy, { dtype: 'float32', shape: [1, result.height, result.width, 3], data: result.image });
         bar.finish(`wrote ${options.out} (${result.width}×${result.height}) on ${device} in ${(result.timings.totalMs / 1000).toFixed(1)} s`);
         if (recorded) process.stderr.write(`recorded in the library as generation ${recorded.id} (${recorded.imagePath})\n`);
-        else if (!recipe) process.stderr.write('note: no recipe embedded and nothing recorded: runs from --latents, pixel tensors, --lora or --embedding cannot be re-run from a recipe yet\n');
+        else if (!recipe) process.stderr.write('note: no recipe embedded and nothing recorded: runs from --latents or pixel tensors cannot be re-run from a recipe yet\n');
       } catch (error) {
         if (error instanceof CancelledError) {
           bar.finish('cancelled: no image written');

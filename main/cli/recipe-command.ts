@@ -22,7 +22,12 @@ export function registerRecipeCommand(program: Command): void {
 
 export function formatRecipe(recipe: Recipe): string {
   const subject = recipe.subject;
-  const photos = 'reference' in subject ? `reference photo ${subject.reference.sha256}` : subject.photos.map((p) => `${p.sha256} ×${p.weight}`).join(', ');
+  const photos =
+    'embedding' in subject
+      ? `embedding file ${subject.embedding.sha256}`
+      : 'reference' in subject
+        ? `reference photo ${subject.reference.sha256}`
+        : subject.photos.map((p) => `${p.sha256} ×${p.weight}`).join(', ');
   const rows: [string, string][] = [
     ['model', `${recipe.model.name} (sha256 ${recipe.model.hash})${recipe.model.folder ? ` at ${recipe.model.folder}` : ''}`],
     ['subject', `${subject.name ? `${subject.name}, ` : ''}a ${subject.category}: ${photos}`],
@@ -34,6 +39,7 @@ export function formatRecipe(recipe: Recipe): string {
     ['size', `${recipe.width}×${recipe.height}`],
     ['emphasis', `strength ${recipe.promptStrength} × ${recipe.promptReps} repetitions`],
     ...(recipe.control ? ([['control', `${recipe.control.sha256}, scale ${recipe.control.scale}`]] as [string, string][]) : []),
+    ...(recipe.lora ? ([['LoRA', `${recipe.lora.sha256}, scale ${recipe.lora.scale}`]] as [string, string][]) : []),
     ['device', recipe.device],
     ['duration', `${(recipe.durationMs / 1000).toFixed(1)} s`],
     ['created', recipe.createdAt],

@@ -2,7 +2,8 @@
  * `reproduce PNG --out PNG`: runs the recipe embedded in a BLIP Studio image again and says whether
  * the pixels are the same. A recipe names its photos and model by hash, not by path, so the files are
  * found in the library (photos) or the recipe's model folder, or given on the command line; a file
- * given must be the one the recipe used.
+ * given must be the one the recipe used. A LoRA or subject embedding file is never in the library: a
+ * recipe that used one is refused unless it is given (--lora, --embedding).
  */
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
@@ -16,7 +17,7 @@ import { loadModelFolder } from '../models/model-folder';
 import { comparePixels, type PixelComparison } from '../gallery/pixel-compare';
 import { readPngFile, readRecipe } from '../gallery/png-recipe';
 import { rerunRecipe, type Recipe } from '../gallery/recipe';
-import { recipeGenerateRequest } from '../gallery/recipe-run';
+import { recipeGenerateRequest, type RecipeRunSources } from '../gallery/recipe-run';
 import { DEVICE_HELP, withEngine } from './engine-session';
 import { weightsCacheDir } from './generate-command';
 import { generateOnDevice, resolveDevice } from '../engine/pipelines/resolved-device';
@@ -27,6 +28,8 @@ interface ReproduceOptions {
   out: string;
   reference?: string;
   control?: string;
+  lora?: string;
+  embedding?: string;
   model?: string;
   device?: string;
   json?: boolean;
@@ -62,6 +65,8 @@ export function registerReproduceCommand(program: Command): void {
     .requiredOption('--out <png>', 'where to write the new image')
     .option('--reference <image>', 'the subject photo (default: the library’s photo with the recipe’s hash)')
     .option('--control <image>', 'the ControlNet image (default: the library’s file with the recipe’s hash)')
+    .option('--lora <file>', 'the LoRA file the recipe applied (its sha256 is checked)')
+    .option('--embedding <npy>', 'the subject embedding file the recipe used (its sha256 is checked)')
     .option('--model <dir>', 'the model folder (default: the recipe’s folder, if unchanged)')
     .option('--device <name>', `${DEVICE_HELP} (default: the recipe’s)`)
     .option('--json', 'print the comparison as JSON')
@@ -74,7 +79,11 @@ export function registerReproduceCommand(program: Command): void {
       const bar = new ProgressBar('denoising');
       const db = openDatabase(dataDir);
       try {
-        const sources = { db, dataDir, ...(options.reference !== undefined ? { reference: options.reference } : {}), ...(options.control !== undefined ? { control: options.control } : {}) };
+        const sources: RecipeRunSources = { db, dataDir };
+        for (const key of ['reference', 'control', 'lora', 'embedding'] as const) {
+          const file = options[key];
+          if (file !== undefined) sources[key] = file;
+        }
         const { result, device } = await withEngine(dataDir, { model: model.dir, device: options.device ?? recipe.device }, async (context, folder) => {
           // Library subjects are embedded again from their photos: on the device the denoising will use.
           const resolved = { ...context, device: await resolveDevice(context) };

@@ -44,6 +44,7 @@ export function recipeMixLibrarySubject(db: Database, recipe: Recipe): number | 
 
 function librarySubjectOf(db: Database, subject: RecipeSubject): number | null {
   const wanted = new Set(subjectPhotoHashes(subject));
+  // A given embedding names no photos: every subject would "hold" them all, so only the name can match.
   const rows = db
     .prepare(
       `SELECT s.id, s.name, p.sha256 FROM subjects s JOIN photos p ON p.subject_id = s.id
@@ -58,7 +59,7 @@ function librarySubjectOf(db: Database, subject: RecipeSubject): number | null {
   }
   const holding = [...subjects.entries()].filter(([, s]) => [...wanted].every((hash) => s.hashes.has(hash)));
   const score = ([, s]: [number, { name: string; hashes: Set<string> }]) => (s.hashes.size === wanted.size ? 2 : 0) + (s.name === subject.name ? 1 : 0);
-  const best = holding.sort((a, b) => score(b) - score(a))[0];
+  const best = wanted.size > 0 ? holding.sort((a, b) => score(b) - score(a))[0] : undefined;
   if (best) return best[0];
   const named = db
     .prepare('SELECT id FROM subjects WHERE name = ? COLLATE NOCASE AND deleted_at IS NULL AND import_job_id IS NULL')

@@ -2,9 +2,12 @@
  * A recipe back into what `generate` runs: the one conversion every reproduction uses (CLI `reproduce`,
  * reproducing from the gallery). Files are named by hash only, so each is found in the library or given
  * by the user (and checked); a library subject's embedding is computed again from its photos, weights
- * and mix through `recipeSubjectEmbedding`, the same code the generation job used.
+ * and mix through `recipeSubjectEmbedding`, the same code the generation job used. A LoRA file or a
+ * subject embedding file is not kept in the library: the user gives it (checked by hash) or the
+ * reproduction is refused, saying which file and flag.
  */
 import type { Database } from 'better-sqlite3';
+import { readLoraForModel, readSubjectEmbeddingFile } from '../engine/pipelines/adapter-files';
 import type { EngineContext } from '../engine/pipelines/engine-context';
 import type { GenerateRequest } from '../engine/pipelines/generate';
 import type { ModelFolder } from '../models/model-folder';
@@ -22,6 +25,10 @@ export interface RecipeRunSources {
   reference?: string;
   /** A control image the user gives; must have the recipe's hash. */
   control?: string;
+  /** The LoRA file the user gives (recipes that apply one); must have the recipe's hash. */
+  lora?: string;
+  /** The subject embedding file the user gives (recipes made from one); must have the recipe's hash. */
+  embedding?: string;
 }
 
 /** Why a file a recipe needs cannot be used, written for the user. */
@@ -44,17 +51,29 @@ export function locateRecipeFile(sources: RecipeRunSources, sha256: string, give
   return found;
 }
 
+/** A file the recipe names by hash that only the user can give (the library does not keep it). */
+function givenRecipeFile(sha256: string, given: string | undefined, what: string, flag: string): string {
+  if (given === undefined) throw new RecipeFileError(`this recipe used ${what} (sha256 ${sha256}), which the library does not keep: give the file with ${flag}.`);
+  const actual = sha256OfFile(given);
+  if (actual !== sha256) throw new RecipeFileError(`${given} is not ${what} this recipe used (its sha256 is ${actual}, the recipe's is ${sha256}): give the original file with ${flag}.`);
+  return given;
+}
+
 /**
  * The generate request that runs `recipe` again on `context` (whose device should be the resolved one,
  * so the embeddings run where the denoising does). Every file is located before any computation starts.
  */
 export async function recipeGenerateRequest(context: EngineContext, model: ModelFolder, recipe: Recipe, sources: RecipeRunSources): Promise<GenerateRequest> {
   const control = recipe.control ? locateRecipeFile(sources, recipe.control.sha256, sources.control, 'control image', '--control') : undefined;
-  const controlInput = control !== undefined ? { control: { path: control } } : {};
+  // A LoRA at strength 0 is not applied (generate runs the plain graph), so its file is not needed.
+  const loraFile = recipe.lora && recipe.lora.scale !== 0 ? givenRecipeFile(recipe.lora.sha256, sources.lora, 'a LoRA file', '--lora') : undefined;
   const subject = recipe.subject;
+  const embeddingFile = 'embedding' in subject ? givenRecipeFile(subject.embedding.sha256, sources.embedding, 'a subject embedding file', '--embedding') : undefined;
+  const inputs = { ...(control !== undefined ? { control: { path: control } } : {}), ...(loraFile !== undefined ? { lora: readLoraForModel(loraFile, model).lora } : {}) };
+  if ('embedding' in subject) return recipeToGenerateRequest(recipe, { model, subject: { embedding: readSubjectEmbeddingFile(embeddingFile!, model) }, ...inputs });
   if ('reference' in subject) {
     const reference = locateRecipeFile(sources, subject.reference.sha256, sources.reference, 'subject photo', '--reference');
-    return recipeToGenerateRequest(recipe, { model, subject: { image: { path: reference }, category: subject.category }, ...controlInput });
+    return recipeToGenerateRequest(recipe, { model, subject: { image: { path: reference }, category: subject.category }, ...inputs });
   }
   const paths = new Map<string, string>();
   for (const need of recipePhotoNeeds(recipe)) {
@@ -66,5 +85,5 @@ export async function recipeGenerateRequest(context: EngineContext, model: Model
   }
   const embed = engineEmbedder(context, model);
   const embedding = await recipeSubjectEmbedding({ subject, mix: recipe.mix }, (sha256, category) => embed({ path: paths.get(sha256)!, sha256 }, category));
-  return recipeToGenerateRequest(recipe, { model, subject: { embedding }, ...controlInput });
+  return recipeToGenerateRequest(recipe, { model, subject: { embedding }, ...inputs });
 }

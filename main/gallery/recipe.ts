@@ -3,24 +3,28 @@
  * (model + hash, subject photo hashes, prompt, seed, steps, scheduler, guidance, size, control, device),
  * plus what a detail view shows (app version, duration, time). Recipes are embedded in PNGs, so a
  * recipe read back is untrusted input: `parseRecipe` bounds every string and number before anything
- * uses it. Versioned: a recipe carries the lowest version that can express it (1, or 2 when it mixes
- * two subjects), so older apps still read what they can run; this one reads both and refuses later ones.
+ * uses it. Versioned: a recipe carries the lowest version that can express it (1; 2 when it mixes two
+ * subjects; 3 with device notes; 4 with a LoRA or a given subject embedding), so older apps still read
+ * what they can run; this one reads all of them and refuses later ones.
  */
 import { z } from 'zod';
 import { SCHEDULER_NAMES } from '../api/contract';
 import type { GenerateRequest, ImageInput } from '../engine/pipelines/generate';
+import type { LoraWeights } from '../engine/weights/lora-weights';
 import type { ModelFolder } from '../models/model-folder';
 import { placementNotes } from '../engine/providers/kernel-routing';
 import type { NetPlacement } from '../engine/providers/provider-types';
 
 export const RECIPE_APP = 'BLIP Studio';
 /** The newest version this app writes (for recipes that need it) and reads. */
-export const RECIPE_VERSION = 3;
+export const RECIPE_VERSION = 4;
 /** Version 2 added `mix` (two subjects with a ratio); everything else reads as in version 1. */
 const MIX_RECIPE_VERSION = 2;
 /** Version 3 added `deviceNotes` (what ran differently on the device, and why). */
 const DEVICE_NOTES_RECIPE_VERSION = 3;
-const RECIPE_VERSIONS = [1, 2, 3] as const;
+/** Version 4 added `lora` (a LoRA file by hash, at a strength) and a subject given as an embedding file (by hash). */
+const ADAPTER_RECIPE_VERSION = 4;
+const RECIPE_VERSIONS = [1, 2, 3, 4] as const;
 
 /** Bounds for untrusted recipes; generous for real use, small enough that nothing downstream chokes. */
 export const RECIPE_LIMITS = Object.freeze({
@@ -63,8 +67,15 @@ const librarySubjectSchema = z.strictObject({
     .refine((photos) => photos.some((p) => p.weight > 0), 'at least one photo needs a weight above 0'),
 });
 
-/** One reference photo (zero-shot), or a library subject's photos with their weights in the mean embedding. */
-const subjectSchema = z.union([z.strictObject({ ...subjectBase, reference: z.strictObject({ sha256: sha256Hex }) }), librarySubjectSchema]);
+/**
+ * One reference photo (zero-shot), a library subject's photos with their weights in the mean embedding,
+ * or a subject embedding file given as it is (e.g. `finetune`'s subject_embedding.npy).
+ */
+const subjectSchema = z.union([
+  z.strictObject({ ...subjectBase, reference: z.strictObject({ sha256: sha256Hex }) }),
+  librarySubjectSchema,
+  z.strictObject({ ...subjectBase, embedding: z.strictObject({ sha256: sha256Hex }) }),
+]);
 
 /** A second library subject mixed in (LAVIS' `ratio`): embedding = ratio·subject + (1 − ratio)·mix.subject. */
 const mixSchema = z.strictObject({ subject: librarySubjectSchema, ratio: finiteIn(0, 1) });
@@ -90,6 +101,8 @@ const recipeObjectSchema = z.strictObject({
   width: integerIn(1, RECIPE_LIMITS.size),
   height: integerIn(1, RECIPE_LIMITS.size),
   control: z.strictObject({ sha256: sha256Hex, scale: finiteIn(0, RECIPE_LIMITS.scale) }).optional(),
+  /** A LoRA file (diffusers or kohya) and its strength, diffusers' cross_attention_kwargs={"scale": s}. */
+  lora: z.strictObject({ sha256: sha256Hex, scale: finiteIn(-RECIPE_LIMITS.scale, RECIPE_LIMITS.scale) }).optional(),
   promptStrength: finiteIn(0, RECIPE_LIMITS.scale),
   promptReps: integerIn(1, RECIPE_LIMITS.promptReps),
   device: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'expected an execution provider name such as cpu or cuda'),
@@ -102,6 +115,12 @@ const recipeObjectSchema = z.strictObject({
 export const recipeSchema = recipeObjectSchema.superRefine((recipe, ctx) => {
   if (recipe.deviceNotes !== undefined && recipe.recipeVersion < DEVICE_NOTES_RECIPE_VERSION) {
     ctx.addIssue({ code: 'custom', path: ['deviceNotes'], message: `device notes need recipe version ${DEVICE_NOTES_RECIPE_VERSION} or later` });
+  }
+  if (recipe.lora !== undefined && recipe.recipeVersion < ADAPTER_RECIPE_VERSION) {
+    ctx.addIssue({ code: 'custom', path: ['lora'], message: `a LoRA needs recipe version ${ADAPTER_RECIPE_VERSION} or later` });
+  }
+  if ('embedding' in recipe.subject && recipe.recipeVersion < ADAPTER_RECIPE_VERSION) {
+    ctx.addIssue({ code: 'custom', path: ['subject', 'embedding'], message: `a given subject embedding needs recipe version ${ADAPTER_RECIPE_VERSION} or later` });
   }
   if (recipe.mix === undefined) return;
   if (recipe.recipeVersion < MIX_RECIPE_VERSION) ctx.addIssue({ code: 'custom', path: ['mix'], message: `mixing subjects needs recipe version ${MIX_RECIPE_VERSION} or later` });
@@ -129,14 +148,17 @@ export function parseRecipe(value: unknown): Recipe {
 /** The files a recipe needs besides its numbers: looked up by hash, so a recipe never carries paths to trust. */
 export interface RecipeInputs {
   model: ModelFolder;
-  /** The subject: the reference photo, or an embedding already computed from the recipe's photos. */
+  /** The subject: the reference photo, or an embedding (computed from the recipe's photos, or its embedding file). */
   subject: GenerateRequest['subject'];
   control?: ImageInput;
+  /** The recipe's LoRA file, read (needed when the recipe applies one at a strength other than 0). */
+  lora?: LoraWeights;
 }
 
 /** What `generate` needs to run a recipe again. */
 export function recipeToGenerateRequest(recipe: Recipe, inputs: RecipeInputs): GenerateRequest {
   if (recipe.control && !inputs.control) throw new Error('this recipe used a control image: give it (its sha256 is in the recipe)');
+  if (recipe.lora && recipe.lora.scale !== 0 && !inputs.lora) throw new Error('this recipe applied a LoRA: give it (its sha256 is in the recipe)');
   return {
     model: inputs.model,
     subject: inputs.subject,
@@ -152,14 +174,16 @@ export function recipeToGenerateRequest(recipe: Recipe, inputs: RecipeInputs): G
     ...(recipe.control && inputs.control ? { control: inputs.control, controlScale: recipe.control.scale } : {}),
     promptStrength: recipe.promptStrength,
     promptReps: recipe.promptReps,
+    ...(recipe.lora && inputs.lora ? { lora: { weights: inputs.lora, scale: recipe.lora.scale } } : {}),
   };
 }
 
 export type LibraryRecipeSubject = z.infer<typeof librarySubjectSchema>;
 export type RecipeMix = z.infer<typeof mixSchema>;
 
-/** The photo hashes a recipe's subject needs, in order. */
+/** The photo hashes a recipe's subject needs, in order (none for a given embedding). */
 export function subjectPhotoHashes(subject: RecipeSubject): string[] {
+  if ('embedding' in subject) return [];
   return 'reference' in subject ? [subject.reference.sha256] : subject.photos.map((p) => p.sha256);
 }
 
@@ -196,6 +220,8 @@ export function a1111Parameters(recipe: Recipe): string {
     ['Subject', a1111Value(recipe.subject.category)],
     ...(recipe.mix ? ([['Mixed with', a1111Value(recipe.mix.subject.category)], ['Mix ratio', recipe.mix.ratio]] as [string, string | number][]) : []),
     ...(recipe.control ? ([['ControlNet scale', recipe.control.scale]] as [string, number][]) : []),
+    ...('embedding' in recipe.subject ? ([['Subject embedding hash', recipe.subject.embedding.sha256.slice(0, A1111_MODEL_HASH_DIGITS)]] as [string, string][]) : []),
+    ...(recipe.lora ? ([['LoRA hash', recipe.lora.sha256.slice(0, A1111_MODEL_HASH_DIGITS)], ['LoRA scale', recipe.lora.scale]] as [string, string | number][]) : []),
     ['Version', `${RECIPE_APP} ${recipe.appVersion}`],
   ];
   const lines = [recipe.prompt];
@@ -206,7 +232,13 @@ export function a1111Parameters(recipe: Recipe): string {
 
 /** A new recipe from what was run: the fixed fields are filled in and the whole is checked as an untrusted one would be. */
 export function createRecipe(fields: Omit<Recipe, 'app' | 'recipeVersion'>): Recipe {
-  const recipeVersion = fields.deviceNotes !== undefined ? DEVICE_NOTES_RECIPE_VERSION : fields.mix ? MIX_RECIPE_VERSION : 1;
+  const needs = [
+    1,
+    fields.mix ? MIX_RECIPE_VERSION : 1,
+    fields.deviceNotes !== undefined ? DEVICE_NOTES_RECIPE_VERSION : 1,
+    fields.lora || 'embedding' in fields.subject ? ADAPTER_RECIPE_VERSION : 1,
+  ];
+  const recipeVersion = Math.max(...needs);
   return parseRecipe({ app: RECIPE_APP, recipeVersion, ...fields });
 }
 

@@ -2,9 +2,10 @@
  * `generate --lora --lora-scale --embedding` against the fine-tune kit's inference with the trained
  * LoRA (README "Files": a fresh pipeline, the LoRA loaded from the file, the trained embedding in place
  * of get_query_embeddings, 4 PNDM steps at scales 1.0 and 0.5), scale 0 = no LoRA bit for bit, a kohya
- * twin of the file gives the same image, and refusals.
+ * twin of the file gives the same image, refusals, and the recipe: the LoRA and embedding files by hash,
+ * reproduced only when given again.
  */
-import { readFileSync } from 'node:fs';
+import { copyFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readNpyFile, writeNpyFile } from '../../main/engine/io/npy-file';
@@ -12,6 +13,7 @@ import { kohyaName, loraTargets, readLoraFile } from '../../main/engine/weights/
 import { writeSafetensorsFile } from '../../main/engine/weights/safetensors-writer';
 import { requireBuild, runCli } from '../helpers/built-app';
 import { FINETUNE_KIT, FINETUNE_KIT_MODEL, finetuneKitConfig } from '../helpers/finetune-kit';
+import { sha256OfFile } from '../../main/gallery/recipe-files';
 import { makeTempDir } from '../helpers/temp-dir';
 
 const config = finetuneKitConfig() as ReturnType<typeof finetuneKitConfig> & { inference_prompt: string; inference_steps: number; guidance_scale: number };
@@ -85,5 +87,40 @@ describe('generate with a LoRA and a given subject embedding', () => {
     const bad = runCli(['--data-dir', data.path, 'generate', '--model', FINETUNE_KIT_MODEL, '--embedding', embedding, '--subject', 'dog', '--prompt', 'x', '--steps', '1', '--out', join(data.path, 'bad.png'), '--device', 'cpu']);
     expect(bad.status).not.toBe(0);
     expect(bad.stderr).toMatch(/a subject embedding for this model is float32 \[1, 16, 32\], this is float32 \[1, 8, 32\]/);
+  });
+
+  it('records the LoRA and the embedding file in the recipe; reproduce needs them given again, checked by hash', () => {
+    const embeddingFile = join(FINETUNE_KIT, 'subject_embedding.npy');
+    const png = join(data.path, 'with-recipe.png');
+    const common = ['--model', FINETUNE_KIT_MODEL, '--subject', config.category, '--prompt', config.inference_prompt, '--steps', '2', '--height', '64', '--width', '64', '--device', 'cpu'];
+    const made = runCli(['--data-dir', data.path, 'generate', ...common, '--seed', '7', '--embedding', embeddingFile, '--lora', kitLora, '--lora-scale', '0.5', '--out', png, '--no-library']);
+    expect(made.status, made.stderr).toBe(0);
+    const recipe = JSON.parse(runCli(['recipe', png, '--json']).stdout) as Record<string, unknown>;
+    expect(recipe).toMatchObject({ recipeVersion: 4, seed: '7', lora: { sha256: sha256OfFile(kitLora), scale: 0.5 }, subject: { category: config.category, embedding: { sha256: sha256OfFile(embeddingFile) } } });
+
+    const again = join(data.path, 'again.png');
+    const refused = runCli(['--data-dir', data.path, 'reproduce', png, '--out', again]);
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toMatch(/this recipe used a LoRA file \(sha256 [0-9a-f]{64}\), which the library does not keep: give the file with --lora/);
+    const wrongLora = join(data.path, 'other-lora.safetensors');
+    copyFileSync(join(FINETUNE_KIT, 'lora_init.safetensors'), wrongLora);
+    const mismatch = runCli(['--data-dir', data.path, 'reproduce', png, '--out', again, '--lora', wrongLora, '--embedding', embeddingFile]);
+    expect(mismatch.status).not.toBe(0);
+    expect(mismatch.stderr).toMatch(/other-lora\.safetensors is not a LoRA file this recipe used \(its sha256 is [0-9a-f]{64}, the recipe's is [0-9a-f]{64}\)/);
+    const noEmbedding = runCli(['--data-dir', data.path, 'reproduce', png, '--out', again, '--lora', kitLora]);
+    expect(noEmbedding.stderr).toMatch(/this recipe used a subject embedding file .* give the file with --embedding/);
+    const reproduced = runCli(['--data-dir', data.path, 'reproduce', png, '--out', again, '--lora', kitLora, '--embedding', embeddingFile, '--json']);
+    expect(reproduced.status, reproduced.stderr).toBe(0);
+    expect(JSON.parse(reproduced.stdout)).toMatchObject({ identical: true, sameDevice: true, modelMatches: true });
+  });
+
+  it('refuses --lora with a library subject and --lora-scale without --lora, instead of ignoring them', () => {
+    const base = ['--data-dir', data.path, 'generate', '--model', FINETUNE_KIT_MODEL, '--subject', 'Rex', '--prompt', 'x', '--steps', '1', '--out', join(data.path, 'x.png'), '--device', 'cpu'];
+    const library = runCli([...base, '--lora', kitLora]);
+    expect(library.status).not.toBe(0);
+    expect(library.stderr).toMatch(/with a library subject \(no --reference\), --lora cannot be used yet/);
+    const scaleOnly = runCli([...base, '--embedding', join(FINETUNE_KIT, 'subject_embedding.npy'), '--lora-scale', '0.5']);
+    expect(scaleOnly.status).not.toBe(0);
+    expect(scaleOnly.stderr).toMatch(/--lora-scale needs a --lora file/);
   });
 });

@@ -195,6 +195,17 @@ describe('reproduce', () => {
     expect(refusal(await dispatchCall(studio.api, 'getReproduction', [{ id: 'nope' }])).code).toBe('not-found');
   });
 
+  it('refuses a LoRA or given-embedding recipe, naming the files only the CLI can be given', async () => {
+    const lora = { sha256: 'f'.repeat(64), scale: 0.5 };
+    const recipe: Recipe = { ...(original.recipe as Recipe), recipeVersion: 4, lora, subject: { category: 'dog', embedding: { sha256: 'e'.repeat(64) } } };
+    const png = embedRecipe(pngOf(original), recipe);
+    const error = refusal(await dispatchCall(studio.api, 'reproduce', [{ png: { name: 'lora.png', dataBase64: Buffer.from(png).toString('base64') } }]));
+    expect(error).toMatchObject({
+      code: 'not-found',
+      message: "This image was made with a LoRA file (sha256 ffffffffffff…) and a subject embedding file (sha256 eeeeeeeeeeee…) that the library does not keep; reproduce it with the CLI's --lora and --embedding.",
+    });
+  });
+
   it('says which photo is missing when the library no longer has it', async () => {
     const second = subject.photos[1]!;
     await call('removePhotos', { subjectId: subject.id, photoIds: [second.id] });

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TorchGenerator } from '../../main/engine/random/torch-randn';
 import { kohyaName, LoraFileError, loraTargets, readLoraFile, writeDiffusersLora, type LoraWeights } from '../../main/engine/weights/lora-weights';
+import { parseSafetensorsHeader } from '../../main/engine/weights/safetensors';
 import { serializeSafetensors } from '../../main/engine/weights/safetensors-writer';
 import { REPO_ROOT } from '../helpers/built-app';
 import { FINETUNE_KIT, FINETUNE_KIT_MODEL, finetuneKitConfig } from '../helpers/finetune-kit';
@@ -33,6 +34,15 @@ describe('the adapter targets of a UNet', () => {
       const adapter = lora.modules.get(target.module)!;
       expect(adapter.down.length).toBe(config.rank * target.inFeatures);
       expect(adapter.up.length).toBe(target.outFeatures * config.rank);
+    }
+  });
+
+  it('are what the kit’s files hold: both have exactly config.json’s lora_file_keys', () => {
+    for (const name of ['pytorch_lora_weights.safetensors', 'lora_init.safetensors']) {
+      const bytes = kitBytes(name);
+      const keys = parseSafetensorsHeader(bytes, bytes.length, name).tensors.map((t) => t.name);
+      expect([...keys].sort(), name).toEqual([...config.lora_file_keys].sort());
+      expect(readLoraFile(bytes, targets).lora.modules.size, name).toBe(targets.length);
     }
   });
 
@@ -122,6 +132,39 @@ describe('refusals name the offending keys', () => {
     expect(refusal(fileWith((t) => t.push({ name: 'unet.conv_in.lora.down.weight', dtype: 'F32', shape: [1], data: f32(new Float32Array(1)) })))).toMatch(/'unet\.conv_in\.lora\.down\.weight' is not a LoRA tensor of this UNet/);
     expect(refusal(fileWith((t) => (t[0] = { ...t[0]!, data: f32(new Float32Array(64).fill(Number.NaN)) })))).toMatch(/holds NaN or infinite values/);
     expect(refusal(serializeSafetensors([]))).toMatch(/holds no LoRA tensors for this UNet/);
+  });
+
+  it('refuses kohya conv and non-attention adapters, lone tensors, rank 0, a non-scalar alpha and integer data, naming the keys', () => {
+    const t0 = targets[0]!;
+    const k = `lora_unet_${kohyaName(t0.module)}`;
+    const zeros = (n: number) => f32(new Float32Array(n));
+    const adapter = (rank: number) => [
+      { name: `${k}.lora_down.weight`, dtype: 'F32' as const, shape: [rank, t0.inFeatures], data: zeros(rank * t0.inFeatures) },
+      { name: `${k}.lora_up.weight`, dtype: 'F32' as const, shape: [t0.outFeatures, rank], data: zeros(rank * t0.outFeatures) },
+    ];
+    const conv = 'lora_unet_down_blocks_0_resnets_0_conv1';
+    const convFile = serializeSafetensors([
+      ...adapter(4),
+      { name: `${conv}.lora_down.weight`, dtype: 'F32', shape: [4, 16, 3, 3], data: zeros(4 * 16 * 9) },
+      { name: `${conv}.lora_up.weight`, dtype: 'F32', shape: [16, 4, 1, 1], data: zeros(64) },
+    ]);
+    const convMessage = refusal(convFile);
+    expect(convMessage).toContain(`'${conv}.lora_down.weight' is not a LoRA tensor of this UNet's attention projections`);
+    expect(convMessage).toContain(`'${conv}.lora_up.weight' is not a LoRA tensor`);
+    // A kohya conv adapter on a name that is an attention projection: refused for its 4-D shape.
+    expect(refusal(serializeSafetensors([{ ...adapter(4)[0]!, shape: [4, t0.inFeatures, 1, 1] }, adapter(4)[1]!]))).toContain(`'${k}.lora_down.weight' has shape [4, ${t0.inFeatures}, 1, 1]: only 2-D (linear) adapters are supported, not conv LoRA`);
+    expect(refusal(serializeSafetensors([{ name: `${k}.alpha`, dtype: 'F32', shape: [], data: zeros(1) }]))).toContain(`${t0.module} has an alpha tensor but no down or up`);
+    expect(refusal(serializeSafetensors(adapter(0)))).toContain(`'${k}.lora_down.weight' has rank 0`);
+    expect(refusal(serializeSafetensors([...adapter(4), { name: `${k}.alpha`, dtype: 'F32', shape: [3], data: zeros(3) }]))).toContain(`'${k}.alpha' is [3], not a scalar`);
+    expect(refusal(serializeSafetensors([{ ...adapter(4)[0]!, dtype: 'I32' as never }, adapter(4)[1]!]))).toContain(`'${k}.lora_down.weight' is I32, not a float type`);
+    expect(refusal(serializeSafetensors([...adapter(4), { name: `${k}.alpha`, dtype: 'F32', shape: [], data: f32(Float32Array.of(Number.POSITIVE_INFINITY)) }]))).toContain(`'${k}.alpha' holds NaN or infinite values`);
+  });
+
+  it('skips diffusers’ text-encoder tensors with a note, as kohya’s', () => {
+    const bytes = fileWith((t) => t.push({ name: 'text_encoder.text_model.encoder.layers.0.self_attn.q_proj.lora_linear_layer.down.weight', dtype: 'F32', shape: [4, 32], data: f32(new Float32Array(128)) }));
+    const read = readLoraFile(bytes, targets);
+    expect(read.skipped).toEqual(['text_encoder.text_model.encoder.layers.0.self_attn.q_proj.lora_linear_layer.down.weight (text encoder: not applied)']);
+    expect(read.lora.modules.size).toBe(targets.length);
   });
 
   it('refuses truncated and corrupt files, and the kit’s bad weights', () => {

@@ -30,7 +30,7 @@ describe('recipe schema', () => {
   it('refuses forged fields: unknown keys, another app, an unknown version, both subject forms, bad hashes', () => {
     expect(problemsOf(forged((j) => (j.script = 'rm -rf /')))).toEqual([expect.stringMatching(/script|Unrecognized/i)]);
     expect(problemsOf(forged((j) => (j.app = 'Other Studio')))[0]).toMatch(/^app:/);
-    expect(problemsOf(forged((j) => (j.recipeVersion = 4)))[0]).toMatch(/^recipeVersion:/);
+    expect(problemsOf(forged((j) => (j.recipeVersion = 5)))[0]).toMatch(/^recipeVersion:/);
     expect(problemsOf(forged((j) => ((j.subject as Record<string, unknown>).photos = [{ sha256: 'd'.repeat(64), weight: 1 }]))).length).toBeGreaterThan(0);
     expect(problemsOf(forged((j) => ((j.model as Record<string, unknown>).hash = 'A'.repeat(64))))[0]).toMatch(/^model\.hash:.*SHA-256/);
     expect(problemsOf(forged((j) => (j.scheduler = 'lms')))[0]).toMatch(/^scheduler:/);
@@ -54,6 +54,40 @@ describe('recipe schema', () => {
     expect(problemsOf({ ...mixed, mix: { ...mix, ratio: 1.5 } })[0]).toMatch(/^mix\.ratio:/);
     expect(problemsOf({ ...mixed, mix: { ...mix, subject: { ...mix.subject, photos: [{ sha256: 'e'.repeat(64), weight: 0 }] } } })[0]).toMatch(/^mix\.subject\.photos: at least one photo/);
     expect(a1111Parameters(mixed)).toMatch(/Subject: dog, Mixed with: cat, Mix ratio: 0\.7,/);
+  });
+
+  it('writes version 4 only for a LoRA or a given subject embedding, and refuses them in earlier versions', () => {
+    const lora = { sha256: 'f'.repeat(64), scale: 0.5 };
+    const withLora = sampleRecipe({ lora });
+    expect(withLora).toMatchObject({ recipeVersion: 4, lora });
+    expect(parseRecipe(JSON.parse(JSON.stringify(withLora)))).toEqual(withLora);
+    expect(problemsOf({ ...withLora, recipeVersion: 3 })).toEqual([expect.stringMatching(/^lora: a LoRA needs recipe version 4/)]);
+    expect(sampleRecipe({ lora: { ...lora, scale: -1 } }).lora?.scale).toBe(-1);
+    expect(problemsOf({ ...withLora, lora: { ...lora, scale: 101 } })[0]).toMatch(/^lora\.scale:/);
+    expect(problemsOf({ ...withLora, lora: { ...lora, path: '/tmp/x' } }).length).toBeGreaterThan(0);
+    expect(a1111Parameters(withLora)).toMatch(/Subject: dog, LoRA hash: ffffffffff, LoRA scale: 0\.5, Version:/);
+
+    const embedding = sampleRecipe({ subject: { name: 'Rex', category: 'dog', embedding: { sha256: 'e'.repeat(64) } } });
+    expect(embedding.recipeVersion).toBe(4);
+    expect(parseRecipe(JSON.parse(JSON.stringify(embedding)))).toEqual(embedding);
+    expect(subjectPhotoHashes(embedding.subject)).toEqual([]);
+    expect(problemsOf({ ...embedding, recipeVersion: 1 })).toEqual([expect.stringMatching(/^subject\.embedding: a given subject embedding needs recipe version 4/)]);
+    expect(problemsOf({ ...embedding, subject: { ...embedding.subject, reference: { sha256: 'b'.repeat(64) } } }).length).toBeGreaterThan(0);
+    const mix = { subject: { category: 'cat', photos: [{ sha256: 'd'.repeat(64), weight: 1 }] }, ratio: 0.5 };
+    expect(problemsOf({ ...embedding, mix })).toEqual([expect.stringMatching(/^mix: only a library subject/)]);
+    expect(a1111Parameters(embedding)).toMatch(/Subject: dog, Subject embedding hash: eeeeeeeeee, Version:/);
+    // The newest feature decides the version: device notes (3) with a LoRA (4) is 4.
+    expect(sampleRecipe({ lora, deviceNotes: ['attention lowered'] }).recipeVersion).toBe(4);
+  });
+
+  it('a LoRA recipe runs again only with its LoRA (none needed at strength 0)', () => {
+    const model = { dir: '/models/tiny', pipelineClass: 'BlipDiffusionPipeline', components: new Map() } as unknown as ModelFolder;
+    const subject = { embedding: { dims: [1, 16, 32] as [1, number, number], data: new Float32Array(512) } };
+    const weights = { rank: 4, alpha: 4, modules: new Map() };
+    expect(() => recipeToGenerateRequest(sampleRecipe({ lora: { sha256: 'f'.repeat(64), scale: 0.5 } }), { model, subject })).toThrow(/this recipe applied a LoRA: give it/);
+    expect(recipeToGenerateRequest(sampleRecipe({ lora: { sha256: 'f'.repeat(64), scale: 0.5 } }), { model, subject, lora: weights }).lora).toEqual({ weights, scale: 0.5 });
+    expect(recipeToGenerateRequest(sampleRecipe({ lora: { sha256: 'f'.repeat(64), scale: 0 } }), { model, subject }).lora).toBeUndefined();
+    expect(recipeToGenerateRequest(sampleRecipe(), { model, subject, lora: weights }).lora).toBeUndefined();
   });
 
   it('refuses out-of-range numbers and malformed seeds', () => {

@@ -8,8 +8,10 @@
  *   (r, alpha) unfolds it: raw up = file up × r / alpha.
  * - kohya / A1111 SD-1.5 files: `lora_unet_<module with '.' → '_'>.lora_down.weight`, `.lora_up.weight`
  *   and a scalar `.alpha` (absent: alpha = r), effective update alpha/r · up·down. Underscores in module
- *   paths make the name ambiguous, so keys are matched against the model's own module list.
- *   `lora_te_*` (text-encoder) tensors are not applied: they are returned as skipped.
+ *   paths make the name ambiguous, so keys are matched against the model's own module list (each
+ *   target's path with '.' → '_', see `kohyaName`), never split back by guessing.
+ * - Text-encoder tensors (kohya's `lora_te*`, diffusers' `text_encoder.` / `text_encoder_2.`) are not
+ *   applied: they are returned as skipped so the caller can say so.
  *
  * Every check names its keys: unknown keys, a down without its up, a rank that differs between
  * modules, shapes that do not fit the model, conv (4-D) adapters, non-float data, NaN or ±Inf.
@@ -57,6 +59,8 @@ const PROJECTIONS = ['to_q', 'to_k', 'to_v', 'to_out.0'] as const;
 const DIFFUSERS_PREFIX = 'unet.';
 const KOHYA_UNET_PREFIX = 'lora_unet_';
 const KOHYA_TEXT_PREFIX = 'lora_te';
+/** diffusers' text-encoder LoRA keys (save_lora_weights with text_encoder_lora_layers). */
+const DIFFUSERS_TEXT_PREFIXES = ['text_encoder.', 'text_encoder_2.'];
 const DIFFUSERS_METADATA = { format: 'pt' };
 
 /**
@@ -91,6 +95,9 @@ export function loraTargets(unetConfig: unknown): LoraTarget[] {
 
 /** diffusers' file: up stored as raw up × alpha / r. */
 export function writeDiffusersLora(lora: LoraWeights): Uint8Array {
+  if (!Number.isSafeInteger(lora.rank) || lora.rank < 1 || !Number.isFinite(lora.alpha)) throw new Error(`a LoRA needs a positive integer rank and a finite alpha (got rank ${lora.rank}, alpha ${lora.alpha})`);
+  const uneven = [...lora.modules].filter(([, { down, up }]) => down.length === 0 || up.length === 0 || down.length % lora.rank !== 0 || up.length % lora.rank !== 0);
+  if (uneven.length > 0) throw new Error(`LoRA tensors that are not [rank ${lora.rank}, n] / [n, rank ${lora.rank}]: ${uneven.map(([module]) => module).join(', ')}`);
   const fold = lora.alpha / lora.rank;
   const tensors = [...lora.modules].flatMap(([module, { down, up }]) => [
     { name: `${DIFFUSERS_PREFIX}${module}.lora.down.weight`, dtype: 'F32' as const, shape: [lora.rank, down.length / lora.rank], data: bytesOf(down) },
@@ -119,7 +126,7 @@ export function readLoraFile(bytes: Uint8Array, targets: readonly LoraTarget[], 
   const parts = new Map<string, { down?: TensorEntry; up?: TensorEntry; alpha?: TensorEntry }>();
   for (const entry of entries) {
     const parsed = format === 'kohya' ? parseKohyaKey(entry.name) : parseDiffusersKey(entry.name);
-    if (parsed === 'text-encoder') {
+    if (parsed === 'text-encoder' || (format === 'diffusers' && DIFFUSERS_TEXT_PREFIXES.some((prefix) => entry.name.startsWith(prefix)))) {
       skipped.push(`${entry.name} (text encoder: not applied)`);
       continue;
     }
@@ -137,7 +144,8 @@ export function readLoraFile(bytes: Uint8Array, targets: readonly LoraTarget[], 
   for (const [name, slot] of parts) {
     const target = byModule.get(name) as LoraTarget;
     if (!slot.down || !slot.up) {
-      problems.push(`${target.module} has ${slot.down ? 'a down' : 'an up'} tensor but no ${slot.down ? 'up' : 'down'}`);
+      const has = [slot.down && 'a down', slot.up && 'an up', slot.alpha && 'an alpha'].filter(Boolean).join(' and ');
+      problems.push(`${target.module} has ${has} tensor but no ${[!slot.down && 'down', !slot.up && 'up'].filter(Boolean).join(' or ')}`);
       continue;
     }
     const [down, up] = [slot.down, slot.up];
@@ -149,6 +157,11 @@ export function readLoraFile(bytes: Uint8Array, targets: readonly LoraTarget[], 
       continue;
     }
     const r = down.shape[0] as number;
+    if (r < 1) {
+      problems.push(`'${down.name}' has rank 0`);
+      continue;
+    }
+    if (slot.alpha && slot.alpha.shape.reduce((n, d) => n * d, 1) !== 1) problems.push(`'${slot.alpha.name}' is [${slot.alpha.shape.join(', ')}], not a scalar`);
     if (down.shape[1] !== target.inFeatures) problems.push(`'${down.name}' is [${down.shape.join(', ')}], but ${target.module} reads ${target.inFeatures} features`);
     if (up.shape[0] !== target.outFeatures || up.shape[1] !== r) problems.push(`'${up.name}' is [${up.shape.join(', ')}], but must be [${target.outFeatures}, ${r}] for ${target.module}`);
     if (rank !== null && r !== rank) problems.push(`'${down.name}' has rank ${r}, other modules ${rank}`);
