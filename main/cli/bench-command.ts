@@ -2,8 +2,9 @@
  * `npm run bench` (`cli bench`): speed and memory figures of this machine as JSON with machine info,
  * written to bench/results/. Ratios are measured in the same run so they compare like with like.
  * The engine section (engine-bench.ts) times UNet/ControlNet/VAE and whole generations at the real
- * SD-1.5 shapes; the first-flow sections time creating a subject (3 photos → embeddings cached, real-size
- * Q-Former) and the gallery's first paint with 1,000 generations in Chromium; later issues add fine-tune rows here.
+ * SD-1.5 shapes; the fine-tune section (finetune-bench.ts) times training steps at 256² and 512² with 1 and
+ * 3 photos; the first-flow sections time creating a subject (3 photos → embeddings cached, real-size
+ * Q-Former) and the gallery's first paint with 1,000 generations in Chromium.
  */
 import type { Command } from 'commander';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -16,6 +17,8 @@ import { openStudio } from '../api/studio';
 import { dispatchCall } from '../api/dispatch';
 import { benchEmbedding, type EmbeddingBenchResult } from './bench/embedding-bench';
 import { benchEngine } from './bench/engine-bench';
+import { benchFinetune, formatFinetune, type FinetuneBenchResult } from './bench/finetune-bench';
+import { defaultTokenizerDir, ensureRealModelFolders } from './bench/real-model-folder';
 import { formatEngine } from './bench/engine-summary';
 import { benchSubjectCreation, type SubjectBenchResult } from './bench/subject-bench';
 import { benchGallery, DEFAULT_CHROMIUM } from './bench/gallery-bench';
@@ -27,6 +30,7 @@ interface BenchOptions {
   json?: boolean;
   embedding: boolean;
   engine: boolean;
+  finetune: boolean;
   optimizationCompare: boolean;
   device: string;
   realShapes: string;
@@ -55,6 +59,7 @@ export function registerBenchCommand(program: Command): void {
     .option('--json', 'print the results as JSON instead of a summary')
     .option('--no-embedding', 'skip the real-size subject-embedding benchmark (it writes ~1.9 GB of random weights once)')
     .option('--no-engine', 'skip the engine benchmark (UNet, ControlNet, VAE, whole generations at real SD-1.5 shapes: ~4 min on 2 idle cores, ~5.7 GB more random weights written once)')
+    .option('--no-finetune', 'skip the fine-tune step benchmark (real SD-1.5 shapes, 256² and 512², 1 and 3 photos: ~10 min on 2 idle cores; shares the engine benchmark’s weights)')
     .option('--no-optimization-compare', "skip the engine's 512² UNet step at graph optimisation 'extended'")
     .option('--device <ep>', 'execution provider for the engine benchmark (cpu, webgpu, cuda, …)', 'cpu')
     .option('--real-shapes <dir>', 'the real checkpoints’ key/shape lists', 'test/fixtures/parity/real-shapes')
@@ -153,6 +158,17 @@ async function runBench(dataDir: string, options: BenchOptions) {
           })
         : null;
 
+    // Real size, minutes per figure: not in --quick.
+    const finetuneSteps: FinetuneBenchResult | { failed: string } | null =
+      options.finetune && !quick
+        ? await section(async () => {
+            const progress = (message: string) => process.stderr.write(`[bench] ${message}\n`);
+            const realShapesDir = resolve(options.realShapes);
+            const folders = await ensureRealModelFolders({ realShapesDir, cacheDir: resolve(options.cache), tokenizerDir: defaultTokenizerDir(realShapesDir), onProgress: progress });
+            return benchFinetune(runtime, { modelDir: folders.base, photosDir: resolve(options.subjectPhotos), device: options.device, progress });
+          })
+        : null;
+
     // Real size (the Q-Former's ~1.9 GB of weights): not in --quick.
     const subjectCreation: SubjectBenchResult | { failed: string } | null =
       options.subjectCreation && !quick
@@ -214,6 +230,7 @@ async function runBench(dataDir: string, options: BenchOptions) {
         memory: { rssBeforeBytes: rssBefore, rssAfterBytes: process.memoryUsage().rss },
         embeddingRealSize,
         engine,
+        finetune: finetuneSteps,
         subjectCreation,
         gallery: gallery === null || 'failed' in gallery ? gallery : { ...gallery, summary: galleryFigures(gallery) },
       },
@@ -234,6 +251,7 @@ function formatSummary(bench: Awaited<ReturnType<typeof runBench>>): string {
     `  API dispatch              ${r.apiDispatch.medianMs.toFixed(3)} ms median, p95 ${r.apiDispatch.p95Ms.toFixed(3)} ms`,
     ...(r.embeddingRealSize ? formatEmbedding(r.embeddingRealSize) : []),
     ...(r.engine ? formatEngine(r.engine) : []),
+    ...(r.finetune === null ? [] : 'failed' in r.finetune ? [`  fine-tune step            FAILED: ${r.finetune.failed}`] : formatFinetune(r.finetune)),
     ...(r.subjectCreation ? formatSubjectCreation(r.subjectCreation) : []),
     ...(r.gallery ? formatGallery(r.gallery) : []),
   ].join('\n');

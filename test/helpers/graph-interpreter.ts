@@ -177,6 +177,8 @@ function evaluateNode(node: GraphNode, inputs: readonly (Tensor | null)[], out: 
       return unary(x, castTo(node.attributes.to));
     case 'Conv':
       return conv(x, input(1), inputs[2] ?? null, node.attributes, out.shape);
+    case 'ConvTranspose':
+      return convTranspose(x, input(1), inputs[2] ?? null, node.attributes, out.shape);
     case 'LayerNormalization':
       return layerNormalization(x, input(1), inputs[2] ?? null, node.attributes);
     case 'GroupNormalization':
@@ -546,6 +548,58 @@ function conv(x: Tensor, w: Tensor, bias: Tensor | null, spec: Readonly<ConvSpec
           }
         }
         data[(b * filters + f) * outSize + o] = sum;
+      }
+    }
+  }
+  return data;
+}
+
+/**
+ * ONNX ConvTranspose, computed as the adjoint it is: the Conv with this weight maps y (N, C, out…) to
+ * x (N, M, in…) reading y at i·stride − padBegin + kernelIndex·dilation; ConvTranspose scatters every
+ * x element back along those same taps (output_padding only lengthens y).
+ */
+function convTranspose(x: Tensor, w: Tensor, bias: Tensor | null, spec: Readonly<ConvSpec>, outShape: readonly number[]): Float64Array {
+  const [batch, inChannels] = x.shape as [number, number];
+  const perGroup = w.shape[1] as number;
+  const outChannels = outShape[1] as number;
+  const rank = x.shape.length - 2;
+  const inSpatial = x.shape.slice(2);
+  const kernel = w.shape.slice(2);
+  const outSpatial = outShape.slice(2);
+  const [inSize, kSize, outSize] = [inSpatial, kernel, outSpatial].map(elementCount) as [number, number, number];
+  const outStrides = rowMajorStrides(outSpatial);
+  const taps = new Int32Array(inSize * kSize);
+  const inIndex = new Array<number>(rank).fill(0);
+  const kIndex = new Array<number>(rank).fill(0);
+  for (let i = 0; i < inSize; i++) {
+    for (let q = 0; q < kSize; q++) {
+      let offset = 0;
+      for (let d = 0; d < rank && offset >= 0; d++) {
+        const position = inIndex[d]! * spec.strides[d]! - spec.pads[d]! + kIndex[d]! * spec.dilations[d]!;
+        offset = position >= 0 && position < outSpatial[d]! ? offset + position * outStrides[d]! : -1;
+      }
+      taps[i * kSize + q] = offset;
+      advance(kIndex, kernel);
+    }
+    advance(inIndex, inSpatial);
+  }
+  const inPerGroup = inChannels / spec.group;
+  const data = new Float64Array(batch * outChannels * outSize);
+  for (let b = 0; b < batch; b++) {
+    if (bias) for (let c = 0; c < outChannels; c++) data.fill(bias.data[c]!, (b * outChannels + c) * outSize, (b * outChannels + c + 1) * outSize);
+    for (let m = 0; m < inChannels; m++) {
+      const firstChannel = Math.floor(m / inPerGroup) * perGroup;
+      for (let i = 0; i < inSize; i++) {
+        const value = x.data[(b * inChannels + m) * inSize + i]!;
+        for (let c = 0; c < perGroup; c++) {
+          const yo = (b * outChannels + firstChannel + c) * outSize;
+          const wo = (m * perGroup + c) * kSize;
+          for (let q = 0; q < kSize; q++) {
+            const tap = taps[i * kSize + q]!;
+            if (tap >= 0) data[yo + tap] = data[yo + tap]! + value * w.data[wo + q]!;
+          }
+        }
       }
     }
   }

@@ -119,6 +119,18 @@ const CASES: RuleCase[] = [
     build: (b, [x, w]) => b.conv(x!, w!, null, { strides: [3], pads: [3, 0] }),
   },
   {
+    name: 'ConvTranspose 2-D, stride 2, asymmetric pads, output_padding 1, bias',
+    ops: ['ConvTranspose'],
+    inputs: [{ shape: [batch, 3, 3, 2] }, { shape: [3, 2, 3, 3] }, { shape: [2] }],
+    build: (b, [x, w, c]) => b.convTranspose(x!, w!, c!, { strides: [2, 2], pads: [0, 0, 1, 1], outputPadding: [1, 1] }),
+  },
+  {
+    name: 'ConvTranspose 2-D, groups 2, dilation (2, 1), stride (2, 1)',
+    ops: ['ConvTranspose'],
+    inputs: [{ shape: [1, 4, 3, 4] }, { shape: [4, 2, 2, 3] }],
+    build: (b, [x, w]) => b.convTranspose(x!, w!, null, { strides: [2, 1], pads: [0, 1, 0, 2], dilations: [2, 1], group: 2, outputPadding: [1, 0] }),
+  },
+  {
     name: 'Conv 2-D 1×1 (projection)',
     ops: ['Conv'],
     inputs: [{ shape: [batch, 3, 2, 3] }, { shape: [4, 3, 1, 1] }, { shape: [4] }],
@@ -150,6 +162,8 @@ const CASES: RuleCase[] = [
   },
   { name: 'Resize ×2', ops: ['Resize'], inputs: [{ shape: [1, 2, 3, 2] }], build: (b, [x]) => b.resizeNearest(x!, [1, 2, 6, 4]) },
   { name: 'Resize to non-whole sizes (up and down)', ops: ['Resize'], inputs: [{ shape: [2, 1, 3, 5] }], build: (b, [x]) => b.resizeNearest(x!, [2, 1, 5, 3]) },
+  // 14 → 2 reads rows [0, 6] in ORT's float32 arithmetic, not floor(i·in/out) = [0, 7].
+  { name: 'Resize 14 → 2 (float32 source indices)', ops: ['Resize'], inputs: [{ shape: [1, 1, 14, 3] }], build: (b, [x]) => b.resizeNearest(x!, [1, 1, 2, 3]) },
   { name: 'Gelu (erf)', ops: ['Gelu'], inputs: [{ shape: [m, n + 3] }], build: (b, [x]) => b.gelu(x!, 'none') },
   { name: 'Gelu (tanh)', ops: ['Gelu'], inputs: [{ shape: [m, n + 3] }], build: (b, [x]) => b.gelu(x!, 'tanh') },
   { name: 'QuickGelu', ops: ['QuickGelu'], inputs: [{ shape: [m, n + 3] }], build: (b, [x]) => b.quickGelu(x!, 1.702) },

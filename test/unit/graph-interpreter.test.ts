@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GraphBuilder, type ElementType, type GraphNode, type OpType, type Value } from '../../main/engine/graph/builder';
 import { encodeModel } from '../../main/engine/graph/onnx-writer';
-import { elementCount } from '../../main/engine/graph/shapes';
+import { elementCount, sliceRange } from '../../main/engine/graph/shapes';
 import { lowerToOnnx } from '../../main/engine/graph/to-onnx';
 import { RuntimeClient } from '../../main/engine/runtime/runtime-client';
 import type { TensorMap, TensorValue } from '../../main/engine/runtime/runtime-protocol';
@@ -41,7 +41,7 @@ const ALL_OPS: Record<OpType, true> = {
   Identity: true, Add: true, Sub: true, Mul: true, Div: true, Pow: true, Sqrt: true, Reciprocal: true, Neg: true, Exp: true, Log: true,
   Tanh: true, Erf: true, Sigmoid: true, Sin: true, Cos: true, MatMul: true, Gemm: true, Softmax: true, ReduceMean: true, ReduceSum: true,
   Reshape: true, Transpose: true, Concat: true, Slice: true, Gather: true, Unsqueeze: true, Squeeze: true, Expand: true, Where: true,
-  Cast: true, Conv: true, LayerNormalization: true, GroupNormalization: true, Resize: true, Gelu: true, QuickGelu: true, MultiHeadAttention: true,
+  Cast: true, Conv: true, ConvTranspose: true, LayerNormalization: true, GroupNormalization: true, Resize: true, Gelu: true, QuickGelu: true, MultiHeadAttention: true,
 };
 
 const f = (shape: number[], extra: Omit<InputSpec, 'shape'> = {}): InputSpec => ({ shape, ...extra });
@@ -168,6 +168,20 @@ const CASES: OpCase[] = [
   { name: 'Conv 2-D depthwise, 3×3 dilation 2', ops: ['Conv'], inputs: [f([1, 3, 7, 7]), f([3, 1, 3, 3]), f([3])], build: (b, [x, w, c]) => b.conv(x!, w!, c!, { strides: [1, 1], pads: [2, 2, 2, 2], dilations: [2, 2], group: 3 }) },
   { name: 'Conv 1-D, stride 3, begin pad beyond the kernel', ops: ['Conv'], inputs: [f([2, 2, 9]), f([3, 2, 2])], build: (b, [x, w]) => b.conv(x!, w!, null, { strides: [3], pads: [3, 0] }) },
   { name: 'Conv 1-D, dilation 3, groups 2', ops: ['Conv'], inputs: [f([1, 4, 11]), f([2, 2, 3]), f([2])], build: (b, [x, w, c]) => b.conv(x!, w!, c!, { strides: [1], pads: [1, 2], dilations: [3], group: 2 }) },
+  {
+    name: 'ConvTranspose 2-D, stride 2, asymmetric pads, output_padding 1, bias',
+    ops: ['ConvTranspose'],
+    inputs: [f([2, 3, 3, 4]), f([3, 2, 3, 3]), f([2])],
+    build: (b, [x, w, c]) => b.convTranspose(x!, w!, c!, { strides: [2, 2], pads: [0, 0, 1, 1], outputPadding: [1, 1] }),
+  },
+  {
+    name: 'ConvTranspose 2-D, 2 groups, dilation (2, 1), stride (2, 1), pads',
+    ops: ['ConvTranspose'],
+    inputs: [f([1, 4, 3, 5]), f([4, 3, 2, 3]), f([6])],
+    build: (b, [x, w, c]) => b.convTranspose(x!, w!, c!, { strides: [2, 1], pads: [0, 1, 0, 2], dilations: [2, 1], group: 2, outputPadding: [1, 0] }),
+  },
+  { name: 'ConvTranspose 1-D, stride 3, begin pad beyond the kernel, output_padding 2', ops: ['ConvTranspose'], inputs: [f([2, 3, 4]), f([3, 2, 2])], build: (b, [x, w]) => b.convTranspose(x!, w!, null, { strides: [3], pads: [3, 0], outputPadding: [2] }) },
+  { name: 'ConvTranspose 3-D, stride (1, 2, 1)', ops: ['ConvTranspose'], inputs: [f([1, 2, 3, 3, 4]), f([2, 3, 2, 3, 2]), f([3])], build: (b, [x, w, c]) => b.convTranspose(x!, w!, c!, { strides: [1, 2, 1], pads: [0, 1, 1, 1, 0, 0] }) },
   { name: 'Conv 3-D, stride (1, 2, 1)', ops: ['Conv'], inputs: [f([1, 2, 3, 5, 4]), f([2, 2, 2, 3, 2]), f([2])], build: (b, [x, w, c]) => b.conv(x!, w!, c!, { strides: [1, 2, 1], pads: [0, 1, 1, 1, 0, 0] }) },
   { name: 'Conv 2-D 1×1', ops: ['Conv'], inputs: [f([2, 3, 2, 3]), f([4, 3, 1, 1]), f([4])], build: (b, [x, w, c]) => b.conv(x!, w!, c!, { strides: [1, 1] }) },
 
@@ -247,7 +261,7 @@ const HAND_MATMUL = (() => {
   return { inputs, ...handGraph(inputs, (value) => shapes.map(([, , out], i) => node(i, 'MatMul', [inputs[2 * i]!, inputs[2 * i + 1]!], value(out), {}))) };
 })();
 
-/** Every (start, end, step) of a grid on an axis of 5, including starts below −dim with negative steps (where the builder's sliceShape disagrees with ONNX). */
+/** Every (start, end, step) of a grid on an axis of 5, including starts below −dim with negative steps (ONNX clamps them to 0). */
 const HAND_SLICES = (() => {
   const points = [-1e9, -9, -5, -4, -1, 0, 1, 3, 4, 5, 9, 1e9];
   const inputs = [handInput(0, [5, 2])];
@@ -413,11 +427,18 @@ describe('the interpreter itself', () => {
     expect(() => evaluateGraph({ nodes: [strange], inputs: [v], initializers: [] }, { x0: { shape: [1], data: new Float64Array(1) } }, [strange.outputs[0]!])).toThrow(/no implementation of op 'Frobnicate'/);
   });
 
-  it('refuses a Slice whose declared shape disagrees with ONNX (the builder clamps a start below −dim to −1 for negative steps; ONNX to 0)', () => {
+  it("declares ONNX's shape for every Slice of the grid, a start below −dim with a negative step included (clamped to 0)", () => {
+    const points = [-1e9, -9, -5, -4, -1, 0, 1, 3, 4, 5, 9, 1e9];
+    const wrong = points.flatMap((start) =>
+      points.flatMap((end) => [-2, -1, 1, 3].flatMap((step) => (sliceRange(5, start, end, step).count === onnxSliceCount(5, start, end, step) ? [] : [`${start}:${end}:${step}`]))),
+    );
+    expect(wrong).toEqual([]);
     const b = new GraphBuilder();
     const x = b.input('x', 'float64', [5]);
     const y = b.slice(x, { starts: [-9], ends: [-9], axes: [0], steps: [-1] });
-    expect(() => evaluateGraph(b, { x: { shape: [5], data: new Float64Array(5) } }, [y])).toThrow(/gives \[1\] under ONNX rules, but the builder declared \[0\]/);
+    expect(y.shape).toEqual([1]);
+    const [result] = evaluateGraph(b, { x: { shape: [5], data: Float64Array.of(10, 11, 12, 13, 14) } }, [y]);
+    expect(Array.from(result!.data)).toEqual([10]);
   });
 
   it('is quick on small graphs', () => {

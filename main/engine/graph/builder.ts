@@ -13,6 +13,7 @@ import {
   broadcastShapes,
   concatShape,
   convShape,
+  convTransposeShape,
   elementCount,
   formatShape,
   gatherShape,
@@ -27,6 +28,7 @@ import {
   transposeShape,
   unsqueezeShape,
   type ConvSpec,
+  type ConvTransposeSpec,
   type Shape,
   type SliceSpec,
 } from './shapes';
@@ -88,6 +90,8 @@ export interface OpAttributes {
   Where: NoAttributes;
   Cast: { to: ElementType };
   Conv: ConvSpec;
+  /** The transpose (adjoint) of the Conv with the same weight and attributes: the input gradient of Conv. */
+  ConvTranspose: ConvTransposeSpec;
   /** Normalises over the axes from `axis` to the last (ONNX opset 17). */
   LayerNormalization: { axis: number; epsilon: number };
   /** ONNX opset 21: per-channel scale and bias [C] over (N, C, spatial…), statistics per group of C/numGroups channels. */
@@ -388,6 +392,29 @@ export class GraphBuilder {
     });
   }
 
+  /** ConvTranspose with weights (M, C/group, kernel…), i.e. the adjoint of `conv` with that weight. */
+  convTranspose(
+    x: Value,
+    weight: Value,
+    bias: Value | null,
+    options: { strides: readonly number[]; pads?: readonly number[]; dilations?: readonly number[]; group?: number; outputPadding?: readonly number[] },
+  ): Value {
+    const spatial = weight.shape.slice(2);
+    const attributes: ConvTransposeSpec = {
+      kernelShape: spatial,
+      strides: [...options.strides],
+      pads: [...(options.pads ?? [...spatial, ...spatial].map(() => 0))],
+      dilations: [...(options.dilations ?? spatial.map(() => 1))],
+      group: options.group ?? 1,
+      outputPadding: [...(options.outputPadding ?? spatial.map(() => 0))],
+    };
+    return this.#node('ConvTranspose', [x, weight, bias], attributes, () => {
+      const shape = convTransposeShape(x.shape, weight.shape, attributes);
+      if (bias !== null && !sameShape(bias.shape, [shape[1] as number])) throw new ShapeProblem(`bias ${formatShape(bias.shape)} must be [${shape[1]}]`);
+      return { type: sameFloatType(x, weight), shape };
+    });
+  }
+
   layerNormalization(x: Value, scale: Value, bias: Value | null, options: { axis: number; epsilon: number }): Value {
     return this.#node('LayerNormalization', [x, scale, bias], { ...options }, () => {
       const normalized = x.shape.slice(normalizeAxis(options.axis, x.shape.length));
@@ -416,7 +443,8 @@ export class GraphBuilder {
 
   /**
    * Nearest-neighbour Resize of x to `sizes` (the full output shape; usually the spatial dims ×2), with
-   * PyTorch's `interpolate(mode='nearest')` rule: output index i reads input index floor(i · in / out).
+   * PyTorch's `interpolate(mode='nearest')` rule: output index i reads input index floor(i · in / out) for
+   * whole factors; other factors are computed in float32 as ORT does (shapes.ts nearestSourceIndices).
    */
   resizeNearest(x: Value, sizes: Shape): Value {
     return this.#node('Resize', [x], { sizes: [...sizes] }, () => {

@@ -30,6 +30,12 @@ export function countFlops(nodes: readonly GraphNode[]): number {
         flops += 2 * elementCount(out.shape) * perOutput;
         break;
       }
+      case 'ConvTranspose': {
+        // Every input element meets (C/group)·K… weights.
+        const [input, weight] = node.inputs;
+        if (input && weight) flops += 2 * elementCount(input.shape) * elementCount(weight.shape.slice(1));
+        break;
+      }
       case 'MultiHeadAttention': {
         // Q·Kᵀ and P·V: 2 · B · S · L · D each.
         const [query, key] = node.inputs;

@@ -140,7 +140,7 @@ export function sliceShape(input: Shape, spec: SliceSpec): number[] {
 export function sliceRange(dim: number, start: number, end: number, step: number): { first: number; count: number } {
   const clamp = (value: number, low: number, high: number) => Math.min(Math.max(value, low), high);
   const resolve = (index: number) => (index < 0 ? index + dim : index);
-  const first = step > 0 ? clamp(resolve(start), 0, dim) : clamp(resolve(start), -1, dim - 1);
+  const first = step > 0 ? clamp(resolve(start), 0, dim) : clamp(resolve(start), 0, dim - 1);
   const last = step > 0 ? clamp(resolve(end), 0, dim) : clamp(resolve(end), -1, dim - 1);
   return { first, count: Math.max(0, Math.ceil((last - first) / step)) };
 }
@@ -200,6 +200,51 @@ export function convShape(input: Shape, weight: Shape, spec: ConvSpec): number[]
     const size = (input[i + 2] as number) + (pads[i] as number) + (pads[i + spatial] as number) - (dilations[i] as number) * (k - 1) - 1;
     if (size < 0) throw new ShapeProblem(`spatial dim ${i} (${input[i + 2]}) is smaller than the dilated kernel`);
     out.push(Math.floor(size / (strides[i] as number)) + 1);
+  }
+  return out;
+}
+
+/**
+ * The input index each output index of a nearest Resize reads along one axis, as ORT computes it
+ * (asymmetric coordinates, floor): a whole factor divides exactly; any other goes through float32,
+ * index = floor(float32(i / float32(out / in))), e.g. 14 → 2 reads [0, 6], not floor(i·in/out) = [0, 7].
+ */
+export function nearestSourceIndices(inSize: number, outSize: number): Int32Array {
+  const factor = outSize / inSize;
+  const scale = Number.isInteger(factor) ? factor : Math.fround(factor);
+  return Int32Array.from({ length: outSize }, (_, i) => Math.min(inSize - 1, Math.max(0, Math.floor(Math.fround(i / scale)))));
+}
+
+export interface ConvTransposeSpec extends ConvSpec {
+  /** Added to each spatial output end; below max(stride, dilation) (ONNX). */
+  outputPadding: readonly number[];
+}
+
+/**
+ * ONNX ConvTranspose (N, M, spatial…) with weights (M, C/group, kernel…), the layout of the Conv it
+ * transposes: out = stride·(in − 1) + output_padding + dilation·(kernel − 1) + 1 − pad_begin − pad_end.
+ */
+export function convTransposeShape(input: Shape, weight: Shape, spec: ConvTransposeSpec): number[] {
+  const spatial = input.length - 2;
+  if (spatial < 1 || weight.length !== input.length) throw new ShapeProblem(`input ${formatShape(input)} and weight ${formatShape(weight)} must both be (N, C, spatial…) with the same rank`);
+  const { kernelShape, strides, pads, dilations, group, outputPadding } = spec;
+  if (kernelShape.length !== spatial || strides.length !== spatial || dilations.length !== spatial || outputPadding.length !== spatial || pads.length !== 2 * spatial) {
+    throw new ShapeProblem(`kernel_shape, strides, dilations, output_padding need ${spatial} entries and pads ${2 * spatial}`);
+  }
+  const [n, m] = input as [number, number];
+  const [weightIn, cPerGroup] = weight as [number, number];
+  if (!Number.isInteger(group) || group < 1 || weightIn !== m || m % group !== 0) {
+    throw new ShapeProblem(`channels: input ${m}, weight ${weightIn} × ${cPerGroup} per group, group ${group}`);
+  }
+  const out = [n, cPerGroup * group];
+  for (let i = 0; i < spatial; i++) {
+    const k = kernelShape[i] as number;
+    if (weight[i + 2] !== k) throw new ShapeProblem(`kernel_shape [${kernelShape.join(', ')}] differs from the weight's ${formatShape(weight.slice(2))}`);
+    const extra = outputPadding[i] as number;
+    if (!Number.isInteger(extra) || extra < 0 || extra >= Math.max(strides[i] as number, dilations[i] as number)) throw new ShapeProblem(`output_padding ${extra} must be in [0, max(stride, dilation))`);
+    const size = (strides[i] as number) * ((input[i + 2] as number) - 1) + extra + (dilations[i] as number) * (k - 1) + 1 - (pads[i] as number) - (pads[i + spatial] as number);
+    if (size < 1) throw new ShapeProblem(`spatial dim ${i} would be ${size}`);
+    out.push(size);
   }
   return out;
 }

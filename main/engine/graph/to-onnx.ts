@@ -141,6 +141,17 @@ function lowerNode(node: GraphNode, constants: ShapeConstants): OnnxNode {
       const a = node.attributes;
       return plain([ints('kernel_shape', a.kernelShape), ints('strides', a.strides), ints('pads', a.pads), ints('dilations', a.dilations), int('group', a.group)]);
     }
+    case 'ConvTranspose': {
+      const a = node.attributes;
+      return plain([
+        ints('kernel_shape', a.kernelShape),
+        ints('strides', a.strides),
+        ints('pads', a.pads),
+        ints('dilations', a.dilations),
+        int('group', a.group),
+        ints('output_padding', a.outputPadding),
+      ]);
+    }
     case 'LayerNormalization':
       return plain([int('axis', node.attributes.axis), float('epsilon', node.attributes.epsilon)]);
     case 'GroupNormalization':

@@ -1,56 +1,53 @@
 /**
- * The vector-Jacobian rule of Conv (any spatial rank, strides, asymmetric pads, dilations, groups),
- * written with Conv itself so that it runs on every execution provider (the training kernels
- * ConvGrad etc. are absent from onnxruntime-node, ort-probe.md).
+ * The vector-Jacobian rules of Conv and ConvTranspose (any spatial rank, strides, asymmetric pads,
+ * dilations, groups), written with Conv and ConvTranspose themselves so that they run on every
+ * execution provider (the training kernels ConvGrad etc. are absent from onnxruntime-node, ort-probe.md).
  *
  * Along one spatial axis, with stride s, dilation d, begin pad p and kernel size K:
  *   y[o] = Σ_k w[k] · x[o·s + k·d − p].
- * Input gradient: dx[i] = Σ_{o,k : o·s + k·d − p = i} dy[o] · w[k]. Spreading dy with s − 1 zeros between
- * its elements (z[o·s] = dy[o]) turns that into dx[i] = Σ_k z[i + p − k·d] · w[k], a stride-1 correlation
- * of z with the spatially flipped kernel (k' = K − 1 − k), dilation d, begin pad (K − 1)·d − p, and an end
- * pad chosen so that dx has x's length (negative pads crop z). Channels swap roles: the kernel is
- * transposed to [C, M/g, K…] within each group.
+ * Input gradient: dx[i] = Σ_{o,k : o·s + k·d − p = i} dy[o] · w[k]: by definition the transposed
+ * convolution of dy with the same weight and attributes, ONNX's ConvTranspose, whose output_padding
+ * (the part of x no output reads, always < s) restores x's length. ConvTranspose reads the weight as it
+ * is: the equivalent Conv with a flipped, channel-swapped kernel made ORT constant-fold a transformed
+ * copy of every frozen conv weight (3.4 GB and 110 s of session creation at SD-1.5 shapes).
  * Weight gradient: dw[k] = Σ_{n,o} dy[n, o] · x[n, o·s + k·d − p]: a correlation of x with dy over the
  * batch, i.e. Conv(xᵀ [C, N, …], dyᵀ [M, N, …]) with the roles of stride and dilation exchanged, cut to K.
  * Bias gradient: dy summed over the batch and spatial axes.
+ * ConvTranspose y = Wᵀx is the adjoint of Conv, so its rule is Conv's read backwards: dx = Conv(dy, W)
+ * and dW is Conv's weight gradient with the roles of input and output gradient exchanged.
  */
 import type { GraphBuilder, Value } from './builder';
-import { flipAxis, operand, padAxis, spreadAxis, type NodeOf } from './vjp-helpers';
+import type { ConvSpec } from './shapes';
+import { operand, type NodeOf } from './vjp-helpers';
 
 export function convVjp(b: GraphBuilder, node: NodeOf<'Conv'>, dy: Value, wants: readonly boolean[]): (Value | null)[] {
   const x = operand(node, 0);
   const w = operand(node, 1);
-  return [wants[0] ? convInputGradient(b, node, x, w, dy) : null, wants[1] ? convWeightGradient(b, node, x, w, dy) : null, wants[2] ? convBiasGradient(b, dy) : null];
+  const spec = node.attributes;
+  return [wants[0] ? convInputGradient(b, spec, x, w, dy) : null, wants[1] ? convWeightGradient(b, spec, x, w, dy) : null, wants[2] ? convBiasGradient(b, dy) : null];
 }
 
-function convInputGradient(b: GraphBuilder, node: NodeOf<'Conv'>, x: Value, w: Value, dy: Value): Value {
-  const { strides, pads, dilations, group, kernelShape } = node.attributes;
+export function convTransposeVjp(b: GraphBuilder, node: NodeOf<'ConvTranspose'>, dy: Value, wants: readonly boolean[]): (Value | null)[] {
+  const x = operand(node, 0);
+  const w = operand(node, 1);
+  const { outputPadding: _unread, ...spec } = node.attributes;
+  const dx = wants[0] ? b.conv(dy, w, null, { strides: spec.strides, pads: spec.pads, dilations: spec.dilations, group: spec.group }) : null;
+  // As a Conv, this node maps y (its output) to x (its input): the weight gradient pairs them the other way round.
+  return [dx, wants[1] ? convWeightGradient(b, spec, dy, w, x) : null, wants[2] ? convBiasGradient(b, dy) : null];
+}
+
+function convInputGradient(b: GraphBuilder, spec: Readonly<ConvSpec>, x: Value, w: Value, dy: Value): Value {
+  const { strides, pads, dilations, group, kernelShape } = spec;
   const spatial = kernelShape.length;
-  const [outChannels, groupInChannels] = w.shape as [number, number];
-  // Kernel [M, C/g, K…] → [C, M/g, K…] within each group, then flipped along every spatial axis.
-  const grouped = b.reshape(w, [group, outChannels / group, groupInChannels, ...kernelShape]);
-  const swapped = b.transpose(grouped, [0, 2, 1, ...kernelShape.map((_, i) => 3 + i)]);
-  let kernel = b.reshape(swapped, [group * groupInChannels, outChannels / group, ...kernelShape]);
-  for (let i = 0; i < spatial; i++) kernel = flipAxis(b, kernel, 2 + i);
-
-  let z = dy;
-  const convPads: number[] = new Array<number>(2 * spatial).fill(0);
-  for (let i = 0; i < spatial; i++) {
-    const axis = 2 + i;
-    z = spreadAxis(b, z, axis, strides[i] as number);
-    const reach = ((kernelShape[i] as number) - 1) * (dilations[i] as number);
-    const before = reach - (pads[i] as number);
-    const after = (x.shape[axis] as number) - (z.shape[axis] as number) - before + reach;
-    // Conv takes only non-negative pads: crop z where a pad would be negative.
-    z = padAxis(b, z, axis, Math.min(0, before), Math.min(0, after));
-    convPads[i] = Math.max(0, before);
-    convPads[spatial + i] = Math.max(0, after);
-  }
-  return b.conv(z, kernel, null, { strides: kernelShape.map(() => 1), pads: convPads, dilations: [...dilations], group });
+  const outputPadding = kernelShape.map((k, i) => {
+    const reach = (strides[i] as number) * ((dy.shape[2 + i] as number) - 1) + (dilations[i] as number) * (k - 1) + 1 - (pads[i] as number) - (pads[spatial + i] as number);
+    return (x.shape[2 + i] as number) - reach;
+  });
+  return b.convTranspose(dy, w, null, { strides, pads, dilations, group, outputPadding });
 }
 
-function convWeightGradient(b: GraphBuilder, node: NodeOf<'Conv'>, x: Value, w: Value, dy: Value): Value {
-  const { strides, pads, dilations, group, kernelShape } = node.attributes;
+function convWeightGradient(b: GraphBuilder, spec: Readonly<ConvSpec>, x: Value, w: Value, dy: Value): Value {
+  const { strides, pads, dilations, group, kernelShape } = spec;
   const rest = kernelShape.map((_, i) => 2 + i);
   const [outChannels, groupInChannels] = w.shape as [number, number];
   const groupOutChannels = outChannels / group;

@@ -5,9 +5,9 @@
  * in vjp-conv.ts, vjp-norms.ts and vjp-attention.ts; the one-liners are here.
  */
 import { GraphBuildError, type GraphBuilder, type OpType, type Value } from './builder';
-import { elementCount, normalizeAxis, sliceRange } from './shapes';
+import { elementCount, nearestSourceIndices, normalizeAxis, sliceRange } from './shapes';
 import { multiHeadAttentionVjp } from './vjp-attention';
-import { convVjp } from './vjp-conv';
+import { convTransposeVjp, convVjp } from './vjp-conv';
 import { groupNormalizationVjp, layerNormalizationVjp, softmaxVjp } from './vjp-norms';
 import {
   flipAxis,
@@ -108,6 +108,7 @@ export const VJP_RULES: { readonly [K in OpType]: VjpRule<K> } = {
   // Only float → float casts carry a gradient (the walker never asks through integer values).
   Cast: (b, node, dy) => [b.cast(dy, operand(node, 0).type)],
   Conv: convVjp,
+  ConvTranspose: convTransposeVjp,
   LayerNormalization: layerNormalizationVjp,
   GroupNormalization: groupNormalizationVjp,
   Resize: (b, node, dy) => [resizeNearestVjp(b, operand(node, 0), dy)],
@@ -241,7 +242,7 @@ function resizeNearestVjp(b: GraphBuilder, x: Value, dy: Value): Value {
       return;
     }
     const reads = new Float64Array(inSize * outSize);
-    for (let i = 0; i < outSize; i++) reads[Math.floor((i * inSize) / outSize) * outSize + i] = 1;
+    nearestSourceIndices(inSize, outSize).forEach((source, i) => (reads[source * outSize + i] = 1));
     const grouped = b.reshape(grad, [elementCount(before), outSize, elementCount(after)]);
     grad = b.reshape(b.matMul(b.constant(reads, [inSize, outSize], dy.type), grouped), [...before, inSize, ...after]);
   });

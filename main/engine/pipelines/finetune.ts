@@ -108,7 +108,7 @@ export async function finetune(context: EngineContext, request: FinetuneRequest,
     { lr: request.lrEmbedding, slots: [adamWSlot(embedding)] },
   ];
 
-  const session = await openStepSession(context, request, microBatch, latentSize);
+  const session = await openStepSession(context, request, microBatch);
   const generator = new TorchGenerator(request.seed);
   const losses: number[] = [];
   try {
@@ -176,7 +176,11 @@ function sampleLatents(distribution: { mean: Float32Array; std: Float32Array }, 
   return distribution.mean.map((mean, i) => f(f(mean + f((distribution.std[i] as number) * (eps[i] as number))) * scale));
 }
 
-async function openStepSession(context: EngineContext, request: FinetuneRequest, microBatch: number, latentSize: number): Promise<StageSession> {
+/**
+ * The training graph of one micro-batch and the folder its frozen weights are mapped from: the step
+ * session and the bench (which counts its FLOPs) build the same graph.
+ */
+export async function finetuneStepGraph(context: EngineContext, request: FinetuneRequest, microBatch: number) {
   const textEncoder = requireComponent(request.model, 'text_encoder');
   const unet = requireComponent(request.model, 'unet');
   const [textWeights, unetWeights] = [await componentCatalog(context, textEncoder), await componentCatalog(context, unet)];
@@ -185,6 +189,7 @@ async function openStepSession(context: EngineContext, request: FinetuneRequest,
     textEncoder: { config: textEncoder.config, catalog: joint.catalogs[0]!, folder: '' },
     unet: { config: unet.config, catalog: joint.catalogs[1]!, folder: '' },
   };
+  const latentSize = request.targetPixels.dims[2] / vaeScaleFactor(parseAutoencoderKLConfig(requireComponent(request.model, 'vae').config));
   const stepOptions = {
     batch: microBatch,
     latentHeight: latentSize,
@@ -195,9 +200,18 @@ async function openStepSession(context: EngineContext, request: FinetuneRequest,
     targets: request.targets,
     rank: request.rank,
   };
-  return openStage(context, 'The fine-tune step', joint.folder, {
+  return {
+    externalDataFolder: joint.folder,
+    cacheKey: finetuneStepGraphKey(components, stepOptions),
+    build: () => buildFinetuneStepGraph(components, stepOptions),
+  };
+}
+
+async function openStepSession(context: EngineContext, request: FinetuneRequest, microBatch: number): Promise<StageSession> {
+  const graph = await finetuneStepGraph(context, request, microBatch);
+  return openStage(context, 'The fine-tune step', graph.externalDataFolder, {
     // The training graph is always the primitive op set, whatever the provider.
-    forKernels: () => ({ cacheKey: finetuneStepGraphKey(components, stepOptions), build: () => buildFinetuneStepGraph(components, stepOptions) }),
+    forKernels: () => ({ cacheKey: graph.cacheKey, build: graph.build }),
     // 'extended' keeps the frozen weights memory-mapped (ort-probe §b) and still fuses Transpose + MatMul.
     optimization: 'extended',
   });
