@@ -13,6 +13,7 @@ import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import packageJson from '../../package.json' with { type: 'json' };
 import { RuntimeClient } from '../engine/runtime/runtime-client';
+import { defaultIntraOpThreads } from '../engine/runtime/cpu-cores';
 import { openStudio } from '../api/studio';
 import { dispatchCall } from '../api/dispatch';
 import { benchEmbedding, type EmbeddingBenchResult } from './bench/embedding-bench';
@@ -203,6 +204,7 @@ async function runBench(dataDir: string, options: BenchOptions) {
         arch: process.arch,
         cpuModel: cpus()[0]?.model ?? 'unknown',
         cpuCount: cpus().length,
+        intraOpThreads: defaultIntraOpThreads() || 'ORT default',
         totalMemoryBytes: totalmem(),
         freeMemoryBytes: freemem(),
         node: process.versions.node,

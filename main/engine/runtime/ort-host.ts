@@ -23,6 +23,7 @@ import type {
   TensorMap,
   TensorValue,
 } from './runtime-protocol';
+import { defaultIntraOpThreads } from './cpu-cores';
 
 /** Largest |ORT − reference| that still counts as a pass for float32 on any provider. */
 export const SMOKE_TOLERANCE = 1e-5;
@@ -100,7 +101,7 @@ export class OrtHost {
   #stopping = false;
 
   constructor(options: RuntimeWorkerOptions) {
-    this.#threads = options.threads;
+    this.#threads = options.threads > 0 ? options.threads : defaultIntraOpThreads();
   }
 
   /** Ends long loops (benchmark) after their current run, so a shutdown never waits for all of them. */

@@ -28,7 +28,7 @@ import type {
 export interface RuntimeClientOptions {
   /** The bundled worker script; found next to the running bundle (or in out/main) when absent. */
   workerFile?: string;
-  /** ORT intra-op threads; 0 or absent lets ORT use one per core. */
+  /** ORT intra-op threads; 0 or absent: one per physical core (cpu-cores.ts). */
   threads?: number;
 }
 
