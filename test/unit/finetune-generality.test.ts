@@ -55,7 +55,11 @@ describe('a fine-tune of another model layout', () => {
     expect(inputs.targetPixels.dims).toEqual([2, 3, RESOLUTION, RESOLUTION]);
   });
 
-  it('computes the gradient of the whole training graph: it agrees with a directional derivative of the loss', async () => {
+  for (const kernels of [
+    { label: 'primitive ops', fused: false, attention: 'primitive' },
+    { label: 'fused norms and attention', fused: true, attention: 'fused' },
+  ] as const)
+  it(`computes the gradient of the whole training graph (${kernels.label}): it agrees with a directional derivative of the loss`, async () => {
     const textEncoder = requireComponent(model, 'text_encoder');
     const unet = requireComponent(model, 'unet');
     const joint = jointCatalogs([await componentCatalog(context, textEncoder), await componentCatalog(context, unet)]);
@@ -63,7 +67,7 @@ describe('a fine-tune of another model layout', () => {
     const [batch, channels, latent] = [2, 4, RESOLUTION / 4];
     const graph = buildFinetuneStepGraph(
       { textEncoder: { config: textEncoder.config, catalog: joint.catalogs[0]!, folder: '' }, unet: { config: unet.config, catalog: joint.catalogs[1]!, folder: '' } },
-      { batch, latentHeight: latent, latentWidth: latent, captionTokens: inputs.captionIds.length, queryTokenCount: inputs.initialEmbedding.dims[1], ctxBeginPos: inputs.ctxBeginPos, targets: inputs.targets, rank },
+      { batch, latentHeight: latent, latentWidth: latent, captionTokens: inputs.captionIds.length, queryTokenCount: inputs.initialEmbedding.dims[1], ctxBeginPos: inputs.ctxBeginPos, targets: inputs.targets, rank, fused: kernels.fused, attention: kernels.attention },
     );
     const session = await context.runtime.createSession({ model: encodeModel(graph.model), device: 'cpu', externalDataFolder: joint.folder, optimization: 'extended' });
     const random = seededRandom(5);

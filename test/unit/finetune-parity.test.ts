@@ -40,7 +40,13 @@ afterAll(async () => {
   cache?.remove();
 });
 
-describe('the training graph at step 1', () => {
+// The primitive op set (WebGPU's route) and the fused kernels whose rules recompute (the CPU's).
+const KERNEL_SETS = [
+  { label: 'primitive ops', fused: false, attention: 'primitive' },
+  { label: 'fused norms and attention', fused: true, attention: 'fused' },
+] as const;
+
+for (const kernels of KERNEL_SETS) describe(`the training graph at step 1 (${kernels.label})`, () => {
   let outputs: TensorMap;
   beforeAll(async () => {
     const model = loadModelFolder(FINETUNE_KIT_MODEL);
@@ -51,7 +57,7 @@ describe('the training graph at step 1', () => {
     const [batch, , height, width] = noisy.shape as [number, number, number, number];
     const graph = buildFinetuneStepGraph(
       { textEncoder: { config: textEncoder.config, catalog: joint.catalogs[0]!, folder: '' }, unet: { config: unet.config, catalog: joint.catalogs[1]!, folder: '' } },
-      { batch, latentHeight: height, latentWidth: width, captionTokens: config.caption_input_ids.length, queryTokenCount: 16, ctxBeginPos: config.ctx_begin_pos, targets, rank: config.rank, exposeActivations: true },
+      { batch, latentHeight: height, latentWidth: width, captionTokens: config.caption_input_ids.length, queryTokenCount: 16, ctxBeginPos: config.ctx_begin_pos, targets, rank: config.rank, exposeActivations: true, fused: kernels.fused, attention: kernels.attention },
     );
     // The base weights are external initializers into the model's files: nothing is copied into the graph.
     const inlineBytes = (graph.model.graph.initializers ?? []).reduce((total, t) => total + (t.data.location === 'inline' ? t.data.bytes.length : 0), 0);

@@ -63,6 +63,15 @@ describe('runtime sessions', () => {
     await expect(runtime.run(session.id, { x: x() })).rejects.toThrow(/No session/);
   });
 
+  it('runs with the memory pattern off (the fine-tune step) as with it on, and refuses a non-boolean setting', async () => {
+    const model = encodeModel(matMulModel('unet/weights.safetensors', 3));
+    const session = await runtime.createSession({ model, externalDataFolder: weights.path, device: 'cpu', memoryPattern: false });
+    for (let i = 0; i < 2; i++) expect((await runtime.run(session.id, { x: x() })).y?.data).toEqual(new Float32Array([41, 52, 63]));
+    await runtime.releaseSession(session.id);
+    const forged = { model, externalDataFolder: weights.path, device: 'cpu', memoryPattern: 'no' } as unknown as Parameters<RuntimeClient['createSession']>[0];
+    await expect(runtime.createSession(forged)).rejects.toThrow(/memoryPattern must be true or false/);
+  });
+
   it('refuses external data that leaves the folder: `..`, absolute paths, symlinks out', async () => {
     for (const file of ['../outside.safetensors', join(outside.path, 'secret.safetensors'), 'unet/link.safetensors']) {
       await expect(runtime.createSession({ model: encodeModel(matMulModel(file, 3)), externalDataFolder: weights.path, device: 'cpu' })).rejects.toThrow(

@@ -16,6 +16,7 @@ import { performance } from 'node:perf_hooks';
 import { finetune, finetuneStepGraph } from '../../engine/pipelines/finetune';
 import { prepareFinetuneInputs } from '../../engine/pipelines/finetune-inputs';
 import type { RuntimeClient } from '../../engine/runtime/runtime-client';
+import { kernelChoices } from '../../engine/providers/kernel-routing';
 import { loadModelFolder } from '../../models/model-folder';
 import { quickConvPeak, type ConvChainFigure } from './compute-peaks';
 import { startCpuWindow, type CpuWindow } from './cpu-share';
@@ -127,7 +128,7 @@ async function benchOne(
   const microBatch = request.microBatch;
 
   started = performance.now();
-  const graph = (await finetuneStepGraph(context, request, microBatch)).build();
+  const graph = (await finetuneStepGraph(context, request, microBatch, kernelChoices(options.device))).build();
   const graphFigures = { nodes: graph.model.graph.nodes.length, gflopPerRun: graph.flops / 1e9, buildMs: performance.now() - started };
 
   // The conv peak first: the fine-tune's figures are set against the load of this minute.

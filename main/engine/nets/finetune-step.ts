@@ -5,8 +5,8 @@
  * gradients of the loss with respect to every LoRA tensor and the subject embedding (autodiff.ts).
  *
  * The base weights stay frozen external initializers (memory-mapped, never copied, never written);
- * only the trained tensors and their gradients cross the boundary. The graph uses the primitive op set
- * that the reverse pass differentiates. The optimiser runs outside (training/adamw.ts), so several
+ * only the trained tensors and their gradients cross the boundary. Every op has a rule (vjp-rules.ts),
+ * fused norms and attention included; fused kernels save memory (see the options). The optimiser runs outside (training/adamw.ts), so several
  * runs of this graph (micro-batches) can accumulate gradients before one update.
  *
  * Shapes: B rows, C latent channels, h×w latents, n caption tokens, Q query tokens, D text width,
@@ -14,6 +14,7 @@
  */
 import { appendBackward } from '../graph/autodiff';
 import type { Value } from '../graph/builder';
+import type { AttentionLowering } from '../providers/provider-types';
 import { catalogUnion } from './catalog-union';
 import { contextClipTextBody } from './clip-text-encoder';
 import { declareLoraInputs, LORA_SCALE_INPUT, loraInputNames, type LoraTargetShape } from './lora-layers';
@@ -75,6 +76,18 @@ export interface FinetuneStepOptions {
   rank: number;
   /** Also output the UNet's prediction and the text encoder's states (costs their copies). */
   exposeActivations?: boolean;
+  /**
+   * One-kernel norms and activations in the forward pass (their rules recompute the statistics, so
+   * only the input is kept for the backward pass); default false, the primitive ops.
+   */
+  fused?: boolean;
+  /**
+   * 'fused': the forward pass runs com.microsoft MultiHeadAttention and its rule recomputes the
+   * probabilities in the backward pass, so no [B, H, S, L] tensor lives from the forward pass to the
+   * backward one (5 × 537 MB at 512² on SD-1.5); 'primitive' (default) keeps them. Take the provider's
+   * route (kernel-routing.ts): WebGPU's fused kernel is wrong.
+   */
+  attention?: AttentionLowering;
 }
 
 /** The text encoder's tensors carry this prefix in the combined catalog (the UNet keeps its names). */
@@ -147,9 +160,8 @@ function resolveFinetuneOptions(components: FinetuneComponents, options: Finetun
     rank: options.rank,
     targets: options.targets.map((t) => ({ module: t.module, inFeatures: t.inFeatures, outFeatures: t.outFeatures })),
     exposeActivations: options.exposeActivations ?? false,
-    // The reverse pass differentiates the primitive op set.
-    fused: false,
-    attention: 'primitive' as const,
+    fused: options.fused ?? false,
+    attention: options.attention ?? ('primitive' as const),
   };
 }
 

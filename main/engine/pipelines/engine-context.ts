@@ -54,6 +54,8 @@ export interface GraphSource {
    * session creation, for about 1.5 % speed (bench: `unetStep512Extended`). Default 'all'.
    */
   optimization?: OptimizationLevel;
+  /** ORT's memory pattern (default on); see CreateSessionParams. */
+  memoryPattern?: boolean;
 }
 
 /** A session over a built (or cached) graph; `run` checks every float output for NaN/Inf, naming `stage`. */
@@ -80,7 +82,7 @@ export async function openStage(context: EngineContext, stage: string, externalD
   const cache = new GraphCache(join(context.cacheDir, 'graphs'));
   const model = cache.getOrBuild(cacheKey, () => encodeModel(build().model));
   throwIfAborted(context.signal);
-  const session = await context.runtime.createSession({ model, externalDataFolder, device, optimization: graph.optimization ?? 'all' });
+  const session = await context.runtime.createSession({ model, externalDataFolder, device, optimization: graph.optimization ?? 'all', ...(graph.memoryPattern === undefined ? {} : { memoryPattern: graph.memoryPattern }) });
   if (session.deviceNote) context.onDeviceNote?.(session.deviceNote);
   return {
     run: async (feeds) => {

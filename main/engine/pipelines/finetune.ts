@@ -10,7 +10,8 @@
  * (LoRA, embedding). Only the trained tensors and their gradients cross the worker boundary.
  */
 import { requireComponent, type ModelFolder } from './model-folder';
-import { CancelledError, componentCatalog, NonFiniteOutputError, openStage, throwIfAborted, type EngineContext, type StageSession } from './engine-context';
+import { CancelledError, componentCatalog, NonFiniteOutputError, openStage, resolveDevice, throwIfAborted, type EngineContext, type StageSession } from './engine-context';
+import { kernelChoices, type KernelChoices } from '../providers/kernel-routing';
 import { jointCatalogs } from './joint-catalogs';
 import { buildFinetuneStepGraph, FINETUNE_INPUTS, FINETUNE_OUTPUTS, finetuneStepGraphKey, loraGradientNames, type LoraTargetShape } from '../nets/finetune-step';
 import { loraInputNames } from '../nets/lora-layers';
@@ -180,7 +181,7 @@ function sampleLatents(distribution: { mean: Float32Array; std: Float32Array }, 
  * The training graph of one micro-batch and the folder its frozen weights are mapped from: the step
  * session and the bench (which counts its FLOPs) build the same graph.
  */
-export async function finetuneStepGraph(context: EngineContext, request: FinetuneRequest, microBatch: number) {
+export async function finetuneStepGraph(context: EngineContext, request: FinetuneRequest, microBatch: number, kernels: KernelChoices) {
   const textEncoder = requireComponent(request.model, 'text_encoder');
   const unet = requireComponent(request.model, 'unet');
   const [textWeights, unetWeights] = [await componentCatalog(context, textEncoder), await componentCatalog(context, unet)];
@@ -199,6 +200,9 @@ export async function finetuneStepGraph(context: EngineContext, request: Finetun
     ctxBeginPos: request.ctxBeginPos,
     targets: request.targets,
     rank: request.rank,
+    // Fused norms and attention: their rules recompute what the primitive ops would keep (finetune-step.ts).
+    fused: true,
+    attention: kernels.attention,
   };
   return {
     externalDataFolder: joint.folder,
@@ -208,12 +212,13 @@ export async function finetuneStepGraph(context: EngineContext, request: Finetun
 }
 
 async function openStepSession(context: EngineContext, request: FinetuneRequest, microBatch: number): Promise<StageSession> {
-  const graph = await finetuneStepGraph(context, request, microBatch);
+  const graph = await finetuneStepGraph(context, request, microBatch, kernelChoices(await resolveDevice(context)));
   return openStage(context, 'The fine-tune step', graph.externalDataFolder, {
-    // The training graph is always the primitive op set, whatever the provider.
     forKernels: () => ({ cacheKey: graph.cacheKey, build: graph.build }),
     // 'extended' keeps the frozen weights memory-mapped (ort-probe §b) and still fuses Transpose + MatMul.
     optimization: 'extended',
+    // Measured at 512² on real shapes (2 cores): with the pattern 19 s/step and 11.0 GB peak RSS, without 8.2 s and 7.9 GB.
+    memoryPattern: false,
   });
 }
 

@@ -200,6 +200,7 @@ export class OrtHost {
     const session = await ort.InferenceSession.create(params.model, {
       executionProviders: [specFor(device).executionProvider],
       graphOptimizationLevel: params.optimization,
+      enableMemPattern: params.memoryPattern ?? true,
       logSeverityLevel: 3,
       ...(this.#threads > 0 ? { intraOpNumThreads: this.#threads } : {}),
       extra: {

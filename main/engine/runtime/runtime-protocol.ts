@@ -57,6 +57,12 @@ export interface CreateSessionParams {
   /** 'auto' or an execution-provider name ('cpu', 'webgpu', 'cuda', 'dml', 'coreml'...). */
   device: string;
   optimization: OptimizationLevel;
+  /**
+   * ORT's memory pattern (plan every intermediate into one block after the first run); default true.
+   * The fine-tune step turns it off: its planned block at 512² was 3.5 GB above the dynamic peak and
+   * the step 2× slower (ort-host.ts).
+   */
+  memoryPattern?: boolean;
 }
 
 export interface SessionValueInfo {
@@ -150,12 +156,16 @@ export function parseRuntimeRequest(value: unknown): { ok: true; request: Runtim
       return { ok: true, request: { id, method: 'benchmark', params: { backend, size, layers, minMillis } } };
     }
     case 'createSession': {
-      const { model, externalDataFolder, device, optimization } = params;
+      const { model, externalDataFolder, device, optimization, memoryPattern } = params;
       if (!(model instanceof Uint8Array) || model.length === 0) return fail('createSession needs the model bytes.');
       if (externalDataFolder !== null && typeof externalDataFolder !== 'string') return fail('createSession externalDataFolder must be a path or null.');
       if (typeof device !== 'string' || device === '') return fail('createSession needs a device.');
       if (!OPTIMIZATION_LEVELS.includes(optimization as OptimizationLevel)) return fail(`createSession optimization must be one of ${OPTIMIZATION_LEVELS.join(', ')}.`);
-      return { ok: true, request: { id, method: 'createSession', params: { model, externalDataFolder, device, optimization: optimization as OptimizationLevel } } };
+      if (memoryPattern !== undefined && typeof memoryPattern !== 'boolean') return fail('createSession memoryPattern must be true or false.');
+      return {
+        ok: true,
+        request: { id, method: 'createSession', params: { model, externalDataFolder, device, optimization: optimization as OptimizationLevel, ...(memoryPattern === undefined ? {} : { memoryPattern }) } },
+      };
     }
     case 'run': {
       const { sessionId, feeds, outputs } = params;
