@@ -328,6 +328,8 @@ export interface JobSummary {
   preview: string | null;
   /** What the job produced when done, e.g. the generation's id. */
   resultId: number | null;
+  /** A value per step for a live plot (a fine-tune's loss), or null for jobs without one. */
+  series: number[] | null;
 }
 
 export interface JobRef {
@@ -367,6 +369,111 @@ export interface GenerationRequest {
   batchCount?: number;
   /** A second subject mixed in (LAVIS' ratio): embedding = ratio·subject + (1 − ratio)·second. */
   mix?: SubjectMix;
+  /**
+   * The subject's fine-tune for this model at a strength (0 … 1.5): the LoRA at that scale and the
+   * subject embedding moved by strength × what the fine-tune learned; strength 0 is the zero-shot image.
+   */
+  finetune?: AdapterUse;
+  /** Imported style LoRAs, each at its own strength (−1.5 … 1.5). */
+  styles?: AdapterUse[];
+}
+
+export interface AdapterUse {
+  adapterId: number;
+  scale: number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fine-tunes and adapters
+// ---------------------------------------------------------------------------------------------
+
+export type FinetunePreset = 'quick' | 'standard' | 'custom';
+export const FINETUNE_PRESETS = ['quick', 'standard', 'custom'] as const satisfies readonly FinetunePreset[];
+
+/** Bounds the app accepts for a fine-tune and for adapter strengths (a 1024² step needs tens of GB on the CPU). */
+export const FINETUNE_LIMITS = Object.freeze({ steps: 2000, resolution: 1024, rank: 128, strength: 1.5 });
+
+export interface FinetuneSettings {
+  steps: number;
+  /** Training resolution in pixels (square), a multiple of the VAE factor. */
+  resolution: number;
+  rank: number;
+  lrLora: number;
+  lrEmbedding: number;
+}
+
+export interface FinetuneOptionsRequest {
+  subjectId: number;
+  modelId?: number;
+}
+
+/** What the fine-tune dialog offers for a subject and model on this machine. */
+export interface FinetuneOptions {
+  modelId: number;
+  modelName: string;
+  /** The provider a fine-tune would run on now ('cpu', 'webgpu', …). */
+  device: string;
+  photoCount: number;
+  presets: Record<Exclude<FinetunePreset, 'custom'>, FinetuneSettings>;
+  /** Seconds per step measured by the last fine-tune on this device at each resolution (per photo), empty before the first. */
+  measuredMsPerStepPerPhoto: { resolution: number; ms: number }[];
+}
+
+export interface FinetuneStartRequest {
+  subjectId: number;
+  modelId?: number;
+  preset: FinetunePreset;
+  /** For 'custom' (each field falls back to the standard preset's). */
+  settings?: Partial<FinetuneSettings>;
+  /** Decimal seed; random when absent. */
+  seed?: string;
+}
+
+export type AdapterKind = 'finetune' | 'style';
+
+export interface AdapterSummary {
+  id: number;
+  kind: AdapterKind;
+  name: string;
+  /** The subject a fine-tune belongs to (null for an imported style LoRA). */
+  subjectId: number | null;
+  modelName: string;
+  /** A model in the library with the fingerprint it was made for, or null. */
+  modelId: number | null;
+  /** Set when no such model is in the library: "needs the model X". */
+  needsModel: string | null;
+  rank: number;
+  /** The training settings of a fine-tune (null for an import). */
+  settings: (FinetuneSettings & { photos: number; seed: string; device: string; durationMs: number }) | null;
+  losses: number[];
+  finalLoss: number | null;
+  sha256: string;
+  bytes: number;
+  createdAt: string;
+}
+
+export interface AdapterQuery {
+  subjectId?: number;
+  kind?: AdapterKind;
+}
+
+export interface AdapterDeletion {
+  id: number;
+  undoUntil: string;
+}
+
+/** A file handed to the renderer to save (export), bytes as base64. */
+export interface FileDownload {
+  name: string;
+  dataBase64: string;
+}
+
+/** A LoRA file the user dropped or picked (diffusers or kohya SD-1.5 format), checked against a model. */
+export interface AdapterImport {
+  name: string;
+  dataBase64: string;
+  /** The model it must fit (default: the first ready model). */
+  modelId?: number;
 }
 
 export interface SubjectMix {
@@ -433,13 +540,25 @@ export interface StudioApi {
   removeModel(removal: ModelRemoval): Promise<void>;
   listJobs(): Promise<JobSummary[]>;
   cancelJob(job: JobRef): Promise<void>;
+  /** Presets and time figures for the fine-tune dialog. */
+  getFinetuneOptions(request: FinetuneOptionsRequest): Promise<FinetuneOptions>;
+  /** Queues a quick fine-tune of a subject; the adapter is stored only when every step has run. */
+  startFinetune(request: FinetuneStartRequest): Promise<JobRef>;
+  listAdapters(query: AdapterQuery): Promise<AdapterSummary[]>;
+  /** Hides the adapter at once; gone for good after a few seconds unless undone. */
+  deleteAdapter(adapter: { id: number }): Promise<AdapterDeletion>;
+  undoDeleteAdapter(adapter: { id: number }): Promise<AdapterSummary>;
+  /** The adapter's LoRA as diffusers' pytorch_lora_weights.safetensors. */
+  exportAdapter(adapter: { id: number }): Promise<FileDownload>;
+  /** Adds a diffusers or kohya SD-1.5 LoRA file as a style adapter (refused, naming the keys, when it does not fit). */
+  importAdapter(upload: AdapterImport): Promise<AdapterSummary>;
 }
 
 /** Everything main may announce to the renderer. */
 export interface StudioEvents {
   jobChanged: JobSummary;
   settingsChanged: Settings;
-  libraryChanged: { what: 'subjects' | 'photos' | 'generations' | 'models' };
+  libraryChanged: { what: 'subjects' | 'photos' | 'generations' | 'models' | 'adapters' };
 }
 
 export type StudioMethod = keyof StudioApi;
@@ -482,6 +601,13 @@ export const STUDIO_METHODS = [
   'removeModel',
   'listJobs',
   'cancelJob',
+  'getFinetuneOptions',
+  'startFinetune',
+  'listAdapters',
+  'deleteAdapter',
+  'undoDeleteAdapter',
+  'exportAdapter',
+  'importAdapter',
 ] as const satisfies readonly StudioMethod[];
 
 export const STUDIO_EVENTS = ['jobChanged', 'settingsChanged', 'libraryChanged'] as const satisfies readonly StudioEvent[];

@@ -28,6 +28,7 @@ import { recipeGenerateRequest, RecipeFileError } from '../gallery/recipe-run';
 import { findLibraryPhoto } from '../gallery/recipe-files';
 import { missingRecipePhotos, recipeLibrarySubject } from '../gallery/recipe-library';
 import { uploadedRecipe } from './gallery-recipes';
+import { missingRecipeAdapters } from '../library/adapter-application';
 import { generateInJob } from './generation-progress';
 
 /** Finished comparisons kept for `getReproduction` (older ones drop off). */
@@ -86,6 +87,10 @@ export function planReproduction(request: ReproduceRequest, env: ReproduceEnviro
   if (given.length > 0) {
     const files = given.map((file) => `${file.what} (sha256 ${file.sha256.slice(0, 12)}…)`).join(' and ');
     throw new StudioError('not-found', `This image was made with ${files} that the library does not keep; reproduce it with the CLI's ${given.map((file) => file.flag).join(' and ')}.`);
+  }
+  const missingAdapters = missingRecipeAdapters(env.db, recipe);
+  if (missingAdapters.length > 0) {
+    throw new StudioError('not-found', `This image cannot be made again: it was made with ${missingAdapters.join(' and ')}, which is no longer in the library.`);
   }
   const model = recipeModel(recipe, env.models);
   const folder = openLibraryModel(model);

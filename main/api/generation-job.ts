@@ -26,6 +26,8 @@ import type { GenerationRecord, GenerationsStore } from '../gallery/generations-
 import { recordGeneration } from '../gallery/generation-png';
 import { generateInJob } from './generation-progress';
 import { resolveDevice } from '../engine/pipelines/resolved-device';
+import type { AdapterStore } from '../library/adapter-store';
+import { applyAdapters, planAdapters, type PlannedAdapter } from '../library/adapter-application';
 
 const LABEL_PROMPT_CHARS = 60;
 /** Images one request may ask for (A1111's batch count). */
@@ -50,6 +52,9 @@ export interface GenerationPlan {
   seeds: string[];
   /** A second subject mixed in: embedding = ratio·subject + (1 − ratio)·mix subject. */
   mix?: { subjectId: number; subjectName: string; ratio: number };
+  /** The subject's fine-tune at a strength (library adapters: adapter-application.ts). */
+  finetune?: PlannedAdapter;
+  styles?: PlannedAdapter[];
 }
 
 /**
@@ -67,6 +72,7 @@ export function planGeneration(
   model: ModelSummary,
   folder: ModelFolder,
   mixSubject?: SubjectDetail,
+  adapters?: AdapterStore,
 ): GenerationPlan {
   const count = request.batchCount ?? 1;
   if (!Number.isInteger(count) || count < 1 || count > MAX_BATCH_COUNT) throw new StudioError('invalid-request', `The batch count must be from 1 to ${MAX_BATCH_COUNT}, got ${count}.`);
@@ -90,6 +96,7 @@ export function planGeneration(
     ...(request.height !== undefined ? { height: request.height } : {}),
     seeds: batchSeeds(request.seed, count),
     ...(request.mix !== undefined && mixSubject !== undefined ? { mix: { subjectId: mixSubject.id, subjectName: mixSubject.name, ratio: request.mix.ratio } } : {}),
+    ...planAdapters(request, subject, model, adapters),
   };
 }
 
@@ -151,12 +158,14 @@ export async function runGenerationJob(
   // embedding is then made from the recipe itself, as a reproduction makes it.
   const subject = recipeSubjectOf(env.subjects.getSubject(plan.subjectId));
   const mix: RecipeMix | undefined = plan.mix ? { subject: recipeSubjectOf(env.subjects.getSubject(plan.mix.subjectId)), ratio: plan.mix.ratio } : undefined;
-  const embedding = await recipeSubjectEmbedding({ subject, mix }, async (sha256, category) => {
+  const photosEmbedding = await recipeSubjectEmbedding({ subject, mix }, async (sha256, category) => {
     const cached = cachedPhotoEmbedding(env.db, sha256, { category, modelHash });
     // Only a photo added or re-categorised between the two reads lands here: the user can simply retry.
     if (cached === null) throw new StudioError('conflict', 'The subject changed while the job started: generate again.');
     return cached;
   });
+  const applied = applyAdapters(plan, plan.folder, modelHash, photosEmbedding);
+  const embedding = applied.embedding;
 
   const records: GenerationRecord[] = [];
   const perImage = plan.steps;
@@ -185,6 +194,7 @@ export async function runGenerationJob(
       noise: { seed: BigInt(seed) },
       promptStrength: DEFAULT_PROMPT_STRENGTH,
       promptReps: DEFAULT_PROMPT_REPS,
+      ...(applied.lora ? { lora: applied.lora } : {}),
     });
 
     context.progress((index + 1) * perImage, perImage * plan.seeds.length, `${batch}Saving the image`);
@@ -193,6 +203,7 @@ export async function runGenerationJob(
       model: { name: plan.model.name, folder: plan.folder.dir, hash: modelHash },
       subject,
       ...(mix ? { mix } : {}),
+      ...applied.recipeFields,
       targetSubject: plan.targetSubject,
       prompt: plan.prompt,
       negativePrompt: plan.negativePrompt,

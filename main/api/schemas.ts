@@ -6,7 +6,14 @@
 import { z } from 'zod';
 import {
   DEVICE_CHOICES,
+  FINETUNE_LIMITS,
+  FINETUNE_PRESETS,
   HUB_REPOS,
+  type AdapterImport,
+  type AdapterQuery,
+  type FinetuneOptionsRequest,
+  type FinetuneSettings,
+  type FinetuneStartRequest,
   SCHEDULER_NAMES,
   THEME_PREFERENCES,
   type EmbeddingsRequest,
@@ -31,6 +38,8 @@ import {
   type SubjectQuery,
 } from './contract';
 import { RECIPE_LIMITS } from '../gallery/recipe';
+
+const { steps: MAX_FINETUNE_STEPS, resolution: MAX_FINETUNE_RESOLUTION, rank: MAX_FINETUNE_RANK, strength: MAX_FINETUNE_STRENGTH } = FINETUNE_LIMITS;
 
 function isHttpUrl(text: string): boolean {
   try {
@@ -145,7 +154,39 @@ const generationRequestSchema = z.strictObject({
   mix: z
     .strictObject({ subjectId: id, ratio: z.number().finite().min(0, 'the mix ratio must be from 0 to 1').max(1, 'the mix ratio must be from 0 to 1') })
     .optional(),
+  finetune: z
+    .strictObject({ adapterId: id, scale: z.number().finite().min(0, 'the fine-tune strength must be from 0 to 1.5').max(MAX_FINETUNE_STRENGTH, 'the fine-tune strength must be from 0 to 1.5') })
+    .optional(),
+  styles: z
+    .array(z.strictObject({ adapterId: id, scale: z.number().finite().min(-MAX_FINETUNE_STRENGTH, 'a style strength must be from −1.5 to 1.5').max(MAX_FINETUNE_STRENGTH, 'a style strength must be from −1.5 to 1.5') }))
+    .max(RECIPE_LIMITS.styles, `at most ${RECIPE_LIMITS.styles} style adapters at once`)
+    .refine((styles) => new Set(styles.map((s) => s.adapterId)).size === styles.length, 'each style adapter may be used once')
+    .optional(),
 }) satisfies z.ZodType<GenerationRequest>;
+
+const finetuneOptionsRequestSchema = z.strictObject({ subjectId: id, modelId: id.optional() }) satisfies z.ZodType<FinetuneOptionsRequest>;
+
+const finetuneSettingsSchema = z.strictObject({
+  steps: z.number().int('steps must be a whole number').min(1, 'the fine-tune needs at least 1 step').max(MAX_FINETUNE_STEPS, `at most ${MAX_FINETUNE_STEPS} steps`),
+  resolution: z.number().int('the resolution must be a whole number of pixels').min(8, 'the resolution must be at least 8 pixels').max(MAX_FINETUNE_RESOLUTION, `the resolution must be at most ${MAX_FINETUNE_RESOLUTION} pixels`),
+  rank: z.number().int('the rank must be a whole number').min(1, 'the rank must be at least 1').max(MAX_FINETUNE_RANK, `the rank must be at most ${MAX_FINETUNE_RANK}`),
+  lrLora: z.number().finite().min(0, 'learning rates must be 0 or more').max(1, 'a learning rate above 1 diverges'),
+  lrEmbedding: z.number().finite().min(0, 'learning rates must be 0 or more').max(1, 'a learning rate above 1 diverges'),
+}) satisfies z.ZodType<FinetuneSettings>;
+
+const finetuneStartSchema = z.strictObject({
+  subjectId: id,
+  modelId: id.optional(),
+  preset: z.enum(FINETUNE_PRESETS),
+  settings: finetuneSettingsSchema.partial().optional(),
+  seed: seedText.optional(),
+}) satisfies z.ZodType<FinetuneStartRequest>;
+
+const adapterQuerySchema = z.strictObject({ subjectId: id.optional(), kind: z.enum(['finetune', 'style']).optional() }) satisfies z.ZodType<AdapterQuery>;
+const adapterRefSchema = z.strictObject({ id });
+
+/** Largest LoRA file accepted for import (SD-1.5 LoRAs of rank 128 are ~150 MB; the usual ones a few MB). */
+export const MAX_ADAPTER_IMPORT_BYTES = 200 * 1024 * 1024;
 
 const generationRefSchema = z.strictObject({ id });
 
@@ -165,6 +206,16 @@ const reproduceRequestSchema = z.union([
   z.strictObject({ generationId: id }),
   z.strictObject({ png: pngUploadSchema }),
 ]) satisfies z.ZodType<ReproduceRequest>;
+
+const adapterImportSchema = z.strictObject({
+  name: z.string().trim().min(1, 'give the file name').max(255, 'the file name must be at most 255 characters'),
+  dataBase64: z
+    .string()
+    .max(4 * Math.ceil(MAX_ADAPTER_IMPORT_BYTES / 3), { message: `the LoRA file is larger than ${MAX_ADAPTER_IMPORT_BYTES / 1024 / 1024} MB`, abort: true })
+    .regex(/^[A-Za-z0-9+/]*={0,2}$/, { message: 'the file must be base64 (A–Z, a–z, 0–9, +, / and = padding), without a data: prefix', abort: true })
+    .refine((data) => data.length % 4 === 0, 'the base64 text is cut short (its length is not a multiple of 4)'),
+  modelId: id.optional(),
+}) satisfies z.ZodType<AdapterImport>;
 
 const modelFolderRequestSchema = z.strictObject({
   folder: z
@@ -220,4 +271,11 @@ export const argumentSchemas: { [M in StudioMethod]: z.ZodType<StudioArgs<M>> } 
   removeModel: z.tuple([modelRemovalSchema]),
   listJobs: none,
   cancelJob: z.tuple([jobRefSchema]),
+  getFinetuneOptions: z.tuple([finetuneOptionsRequestSchema]),
+  startFinetune: z.tuple([finetuneStartSchema]),
+  listAdapters: z.tuple([adapterQuerySchema]),
+  deleteAdapter: z.tuple([adapterRefSchema]),
+  undoDeleteAdapter: z.tuple([adapterRefSchema]),
+  exportAdapter: z.tuple([adapterRefSchema]),
+  importAdapter: z.tuple([adapterImportSchema]),
 };

@@ -38,6 +38,13 @@ import type {
   SubjectQuery,
   SubjectRef,
   SubjectUpdate,
+  AdapterImport,
+  AdapterQuery,
+  AdapterSummary,
+  FileDownload,
+  FinetuneOptions,
+  FinetuneOptionsRequest,
+  FinetuneStartRequest,
 } from './contract';
 import { StudioError } from './studio-error';
 import { tokenizePrompts } from '../engine/pipelines/text-embeddings';
@@ -60,6 +67,13 @@ import { describeGenerations, generationLabel, planGeneration, plannedSteps, run
 import { ModelJobs } from './model-jobs';
 import { recoverInterruptedWork } from './crash-recovery';
 import { journaledJob, jobRunSummary } from '../library/job-journal';
+import { AdapterStore, adapterSummary } from '../library/adapter-store';
+import { finetuneLabel, finetunePresets, measuredStepTimes, planFinetune, runFinetuneJob } from './finetune-job';
+import { modelFingerprint } from '../library/model-fingerprint';
+import { requireComponent } from '../models/model-folder';
+import { loraTargets, LoraFileError, readLoraFile } from '../engine/weights/lora-weights';
+import { resolveDevice } from '../engine/pipelines/resolved-device';
+import { FINETUNE_FILES } from '../engine/pipelines/finetune-defaults';
 
 export type StudioEventListener = <E extends StudioEvent>(event: E, payload: StudioEvents[E]) => void;
 
@@ -109,6 +123,7 @@ class StudioService implements Studio {
   readonly #purgeTimers = new Set<NodeJS.Timeout>();
   readonly #subjects: SubjectService;
   readonly #gallery: GenerationsStore;
+  readonly #adapters: AdapterStore;
   readonly #reproductions = new ReproductionResults();
   readonly #models: ModelJobs;
   #runtime: RuntimeClient | null = null;
@@ -123,6 +138,7 @@ class StudioService implements Studio {
   ) {
     this.#subjects = new SubjectService(library.connection, dataDir);
     this.#gallery = new GenerationsStore(library.connection, dataDir);
+    this.#adapters = new AdapterStore(library.connection);
     this.#models = new ModelJobs({
       dataDir,
       library,
@@ -184,6 +200,7 @@ class StudioService implements Studio {
       if (this.#subjects.purgeDeletedSubjects() > 0) this.#emit('libraryChanged', { what: 'subjects' });
       // Purged, not listed: the gallery needs no event (the result vanished from it at deletion).
       this.#gallery.purgeDeleted(UNDO_WINDOW_MS);
+      this.#adapters.purgeDeleted(UNDO_WINDOW_MS);
     }, UNDO_WINDOW_MS + 250);
     timer.unref();
     this.#purgeTimers.add(timer);
@@ -272,7 +289,7 @@ class StudioService implements Studio {
     const folder = openLibraryModel(model);
     const settings = this.library.getSettings();
     const mixSubject = request.mix !== undefined ? this.#subjects.getSubject(request.mix.subjectId) : undefined;
-    const plan = planGeneration(request, settings, subject, model, folder, mixSubject);
+    const plan = planGeneration(request, settings, subject, model, folder, mixSubject, this.#adapters);
     // Problems the user can fix (a negative prompt too long for the model's tokenizer, a size the model
     // cannot make) are answered now, not as a failed job later.
     try {
@@ -350,6 +367,80 @@ class StudioService implements Studio {
     if (!this.#gallery.undoDelete(id)) throw new StudioError('not-found', `Generation ${id} cannot be brought back: it was not deleted, or it is gone for good.`);
     this.#emit('libraryChanged', { what: 'generations' });
     return this.#getGeneration(id);
+  }
+
+  /** A ready library model: the one asked for, or the default. */
+  #readyModel(modelId: number | undefined) {
+    const model = modelId !== undefined ? this.library.getModel(modelId) : this.library.defaultModel();
+    if (!model) {
+      throw modelId !== undefined ? new StudioError('not-found', `No model with id ${modelId}.`) : new StudioError('unavailable', 'No model is ready yet: add a model first.');
+    }
+    if (model.status !== 'ready') throw new StudioError('conflict', `${model.name} is not ready (${model.status}).`);
+    return { model, folder: openLibraryModel(model) };
+  }
+
+  async #finetuneOptions(request: FinetuneOptionsRequest): Promise<FinetuneOptions> {
+    const subject = this.#subjects.getSubject(request.subjectId);
+    const { model, folder } = this.#readyModel(request.modelId);
+    const device = await resolveDevice({ runtime: this.#runtimeClient(), device: this.library.getSettings().device, cacheDir: join(this.dataDir, 'cache') });
+    return {
+      modelId: model.id,
+      modelName: model.name,
+      device,
+      photoCount: subject.photos.filter((p) => p.weight > 0).length,
+      presets: finetunePresets(folder, device),
+      measuredMsPerStepPerPhoto: measuredStepTimes(this.#adapters.list({ kind: 'finetune' }), device),
+    };
+  }
+
+  async #startFinetune(request: FinetuneStartRequest): Promise<JobRef> {
+    const subject = this.#subjects.getSubject(request.subjectId);
+    const { model, folder } = this.#readyModel(request.modelId);
+    const runtime = this.#runtimeClient();
+    const settingsDevice = this.library.getSettings().device;
+    const device = await resolveDevice({ runtime, device: settingsDevice, cacheDir: join(this.dataDir, 'cache') });
+    const plan = planFinetune(request, subject, model, folder, device, this.dataDir);
+    const environment = { db: this.library.connection, dataDir: this.dataDir, runtime, device, adapters: this.#adapters };
+    // Fine-tunes have their own queue per device: two fine-tunes queue, a generation does not wait for
+    // one (the ORT worker interleaves their runs, so it waits at most one training step at a time).
+    const job = this.#queue(`finetune:${device}`).submit(journaledJob(this.library.connection, {
+      kind: 'finetune',
+      label: finetuneLabel(plan),
+      totalSteps: plan.settings.steps,
+      run: async (context) => {
+        const id = await runFinetuneJob(context, plan, environment);
+        context.setResult(id);
+        this.#emit('libraryChanged', { what: 'adapters' });
+        const adapter = this.#adapters.get(id);
+        return `Stored the fine-tune (final loss ${adapter?.finalLoss?.toFixed(4) ?? '?'})`;
+      },
+    }, { subjectId: subject.id }));
+    this.#usesModel(job, model.folder);
+    return { id: job.id };
+  }
+
+  #adapterSummary(id: number): AdapterSummary {
+    const record = this.#adapters.get(id);
+    if (!record) throw new StudioError('not-found', `No adapter with id ${id}: it may have been deleted.`);
+    return adapterSummary(record, this.library.listModels());
+  }
+
+  async #importAdapter(upload: AdapterImport): Promise<AdapterSummary> {
+    const { model, folder } = this.#readyModel(upload.modelId);
+    const buffer = Buffer.from(upload.dataBase64, 'base64');
+    const bytes = new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+    let rank: number;
+    try {
+      rank = readLoraFile(bytes, loraTargets(requireComponent(folder, 'unet').config), { file: upload.name }).lora.rank;
+    } catch (error) {
+      if (error instanceof LoraFileError) throw new StudioError('invalid-request', error.message);
+      throw error;
+    }
+    const modelHash = model.hash ?? (await modelFingerprint(folder, { weightsCacheDir: join(this.dataDir, 'cache', 'weights') }));
+    const name = upload.name.replace(/\.safetensors$/i, '').trim() || 'Imported LoRA';
+    const id = this.#adapters.insertStyle({ name, modelHash, modelName: model.name, rank, lora: bytes });
+    this.#emit('libraryChanged', { what: 'adapters' });
+    return this.#adapterSummary(id);
   }
 
   #allJobs(): JobSummary[] {
@@ -434,6 +525,30 @@ class StudioService implements Studio {
       downloadModel: async ({ repo }: ModelDownloadRequest) => this.#models.download(repo),
       listModelDownloads: async () => this.#models.listDownloads(),
       removeModel: async (removal: ModelRemoval) => this.#models.remove(removal),
+      getFinetuneOptions: async (request: FinetuneOptionsRequest) => this.#finetuneOptions(request),
+      startFinetune: async (request: FinetuneStartRequest) => this.#startFinetune(request),
+      listAdapters: async (query: AdapterQuery) => {
+        const models = this.library.listModels();
+        return this.#adapters.list(query).map((record) => adapterSummary(record, models));
+      },
+      deleteAdapter: async ({ id }: { id: number }) => {
+        const now = Date.now();
+        if (!this.#adapters.delete(id, now)) throw new StudioError('not-found', `No adapter with id ${id}: it may have been deleted.`);
+        this.#schedulePurge();
+        this.#emit('libraryChanged', { what: 'adapters' });
+        return { id, undoUntil: new Date(now + UNDO_WINDOW_MS).toISOString() };
+      },
+      undoDeleteAdapter: async ({ id }: { id: number }) => {
+        if (!this.#adapters.undoDelete(id)) throw new StudioError('not-found', `Adapter ${id} cannot be brought back: it was not deleted, or it is gone for good.`);
+        this.#emit('libraryChanged', { what: 'adapters' });
+        return this.#adapterSummary(id);
+      },
+      exportAdapter: async ({ id }: { id: number }): Promise<FileDownload> => {
+        const record = this.#adapters.get(id);
+        if (!record) throw new StudioError('not-found', `No adapter with id ${id}: it may have been deleted.`);
+        return { name: FINETUNE_FILES.lora, dataBase64: Buffer.from(record.lora).toString('base64') };
+      },
+      importAdapter: async (upload: AdapterImport) => this.#importAdapter(upload),
       listJobs: async () => this.#allJobs(),
       cancelJob: async ({ id }: JobRef) => {
         const queue = this.#queueOf(id);

@@ -4,28 +4,15 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { serializeNpy } from '../engine/io/npy';
-import { parseAutoencoderKLConfig, vaeScaleFactor } from '../engine/nets/vae-config';
 import { CancelledError, resolveDevice } from '../engine/pipelines/engine-context';
 import { finetune, type FinetuneRequest } from '../engine/pipelines/finetune';
 import { prepareFinetuneInputs } from '../engine/pipelines/finetune-inputs';
-import { requireComponent, type ModelFolder } from '../engine/pipelines/model-folder';
+import { defaultFinetuneResolution, defaultMicroBatch, FINETUNE_DEFAULTS, FINETUNE_FILES } from '../engine/pipelines/finetune-defaults';
 import { readLoraFile, writeDiffusersLora } from '../engine/weights/lora-weights';
 import { writeFileAtomic } from '../files/atomic-write';
 import { DEVICE_HELP, withEngine } from './engine-session';
 import { ProgressBar } from './progress-bar';
 
-/**
- * What the app's "quick fine-tune" button uses, and why:
- * - 80 steps, rank 4 (alpha = rank): the paper's quick personalisation is tens to a hundred steps;
- *   rank 4 keeps the file ~3 MB at SD-1.5 size (32 projections) and trains fast.
- * - LoRA lr 1e-4 (diffusers' DreamBooth-LoRA), embedding lr 1e-5 (it starts from the photos' own
- *   embedding and only needs nudging), weight decay 0.01 (torch's AdamW default).
- * - Resolution: the VAE's native sample size on a GPU (512 for SD-1.5), half of it on the CPU (256),
- *   where a 512² step costs several times as much memory and time.
- */
-export const FINETUNE_DEFAULTS = Object.freeze({ steps: 80, rank: 4, lrLora: 1e-4, lrEmbedding: 1e-5, weightDecay: 0.01 });
-
-export const FINETUNE_FILES = { lora: 'pytorch_lora_weights.safetensors', embedding: 'subject_embedding.npy' } as const;
 
 interface FinetuneOptions {
   model: string;
@@ -104,7 +91,7 @@ export function registerFinetuneCommand(program: Command): void {
         const result = await withEngine(dataDir, options, async (engine, model) => {
           const context = { ...engine, signal: controller.signal };
           const device = await resolveDevice(context);
-          const resolution = options.resolution ?? defaultResolution(model, device);
+          const resolution = options.resolution ?? defaultFinetuneResolution(model, device);
           const inputs = await prepareFinetuneInputs(context, { model, photos: options.photo, category: options.category, resolution });
           const lora = initialLora(options, inputs.targets);
           const request: FinetuneRequest = {
@@ -118,7 +105,7 @@ export function registerFinetuneCommand(program: Command): void {
             lrEmbedding: options.lrEmbedding,
             weightDecay: options.weightDecay,
             seed,
-            microBatch: options.microBatch ?? (device === 'cpu' ? 1 : options.photo.length),
+            microBatch: options.microBatch ?? defaultMicroBatch(device, options.photo.length),
           };
           process.stderr.write(`fine-tuning on ${device}: ${options.photo.length} photo(s) at ${resolution}², ${options.steps} steps, rank ${request.rank}\n`);
           let training = 0;
@@ -147,16 +134,6 @@ export function registerFinetuneCommand(program: Command): void {
         process.off('SIGINT', onInterrupt);
       }
     });
-}
-
-function defaultResolution(model: ModelFolder, device: string): number {
-  const config = requireComponent(model, 'vae').config;
-  const vae = parseAutoencoderKLConfig(config);
-  const sampleSize = config['sample_size'];
-  const native = typeof sampleSize === 'number' && sampleSize > 0 ? sampleSize : 512;
-  const factor = vaeScaleFactor(vae);
-  const size = device === 'cpu' ? native / 2 : native;
-  return Math.max(factor, Math.round(size / factor) * factor);
 }
 
 function initialLora(options: FinetuneOptions, targets: FinetuneRequest['targets']): FinetuneRequest['initialLora'] | undefined {

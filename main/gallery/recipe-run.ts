@@ -16,6 +16,8 @@ import { recipeSubjectEmbedding } from '../library/subject-recipe';
 import { recipeToGenerateRequest, type Recipe } from './recipe';
 import { findLibraryPhoto, sha256OfFile } from './recipe-files';
 import { recipePhotoNeeds } from './recipe-library';
+import { applyAdapters, recipeAdapterPlan } from '../library/adapter-application';
+import { combineLoras } from '../engine/weights/lora-combine';
 
 export interface RecipeRunSources {
   /** The library that may hold the recipe's photos and control image (by hash). */
@@ -68,6 +70,7 @@ export async function recipeGenerateRequest(context: EngineContext, model: Model
   // A LoRA at strength 0 is not applied (generate runs the plain graph), so its file is not needed.
   const loraFile = recipe.lora && recipe.lora.scale !== 0 ? givenRecipeFile(recipe.lora.sha256, sources.lora, 'a LoRA file', '--lora') : undefined;
   const subject = recipe.subject;
+  if (recipe.styles && !('photos' in subject)) throw new RecipeFileError('this recipe applies library style adapters to a subject that is not a library subject, which BLIP Studio never writes');
   const embeddingFile = 'embedding' in subject ? givenRecipeFile(subject.embedding.sha256, sources.embedding, 'a subject embedding file', '--embedding') : undefined;
   const inputs = { ...(control !== undefined ? { control: { path: control } } : {}), ...(loraFile !== undefined ? { lora: readLoraForModel(loraFile, model).lora } : {}) };
   if ('embedding' in subject) return recipeToGenerateRequest(recipe, { model, subject: { embedding: readSubjectEmbeddingFile(embeddingFile!, model) }, ...inputs });
@@ -83,7 +86,13 @@ export async function recipeGenerateRequest(context: EngineContext, model: Model
     }
     paths.set(need.sha256, found);
   }
+  // Library adapters (a fine-tune, style LoRAs) come from the library by hash, before any model runs.
+  const adapters = recipeAdapterPlan(sources.db, recipe);
   const embed = engineEmbedder(context, model);
-  const embedding = await recipeSubjectEmbedding({ subject, mix: recipe.mix }, (sha256, category) => embed({ path: paths.get(sha256)!, sha256 }, category));
-  return recipeToGenerateRequest(recipe, { model, subject: { embedding }, ...inputs });
+  const photos = await recipeSubjectEmbedding({ subject, mix: recipe.mix }, (sha256, category) => embed({ path: paths.get(sha256)!, sha256 }, category));
+  const applied = applyAdapters(adapters, model, recipe.model.hash, photos);
+  const request = recipeToGenerateRequest(recipe, { model, subject: { embedding: applied.embedding }, ...inputs });
+  const lora = combineLoras([...(request.lora ? [request.lora] : []), ...(applied.lora ? [applied.lora] : [])]);
+  const { lora: _given, ...rest } = request;
+  return lora ? { ...rest, lora } : rest;
 }

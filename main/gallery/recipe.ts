@@ -17,14 +17,16 @@ import type { NetPlacement } from '../engine/providers/provider-types';
 
 export const RECIPE_APP = 'BLIP Studio';
 /** The newest version this app writes (for recipes that need it) and reads. */
-export const RECIPE_VERSION = 4;
+export const RECIPE_VERSION = 5;
 /** Version 2 added `mix` (two subjects with a ratio); everything else reads as in version 1. */
 const MIX_RECIPE_VERSION = 2;
 /** Version 3 added `deviceNotes` (what ran differently on the device, and why). */
 const DEVICE_NOTES_RECIPE_VERSION = 3;
 /** Version 4 added `lora` (a LoRA file by hash, at a strength) and a subject given as an embedding file (by hash). */
 const ADAPTER_RECIPE_VERSION = 4;
-const RECIPE_VERSIONS = [1, 2, 3, 4] as const;
+/** Version 5 added `finetune` (the subject's fine-tune from the library, by content hash, at a strength) and `styles`. */
+const LIBRARY_ADAPTERS_RECIPE_VERSION = 5;
+const RECIPE_VERSIONS = [1, 2, 3, 4, 5] as const;
 
 /** Bounds for untrusted recipes; generous for real use, small enough that nothing downstream chokes. */
 export const RECIPE_LIMITS = Object.freeze({
@@ -33,6 +35,7 @@ export const RECIPE_LIMITS = Object.freeze({
   categoryChars: 100,
   folderChars: 4096,
   photos: 10,
+  styles: 8,
   steps: 1000,
   guidance: 100,
   size: 4096,
@@ -103,6 +106,17 @@ const recipeObjectSchema = z.strictObject({
   control: z.strictObject({ sha256: sha256Hex, scale: finiteIn(0, RECIPE_LIMITS.scale) }).optional(),
   /** A LoRA file (diffusers or kohya) and its strength, diffusers' cross_attention_kwargs={"scale": s}. */
   lora: z.strictObject({ sha256: sha256Hex, scale: finiteIn(-RECIPE_LIMITS.scale, RECIPE_LIMITS.scale) }).optional(),
+  /**
+   * The subject's fine-tune (a library adapter, by content hash) at a strength: its LoRA at that scale,
+   * and the subject embedding moved by strength × (trained − initial embedding).
+   */
+  finetune: z.strictObject({ sha256: sha256Hex, scale: finiteIn(0, RECIPE_LIMITS.scale), name: nonEmptyText(RECIPE_LIMITS.nameChars) }).optional(),
+  /** Imported style LoRAs from the library (by the sha256 of their file), each at a strength. */
+  styles: z
+    .array(z.strictObject({ sha256: sha256Hex, scale: finiteIn(-RECIPE_LIMITS.scale, RECIPE_LIMITS.scale), name: nonEmptyText(RECIPE_LIMITS.nameChars) }))
+    .min(1)
+    .max(RECIPE_LIMITS.styles)
+    .optional(),
   promptStrength: finiteIn(0, RECIPE_LIMITS.scale),
   promptReps: integerIn(1, RECIPE_LIMITS.promptReps),
   device: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'expected an execution provider name such as cpu or cuda'),
@@ -118,6 +132,14 @@ export const recipeSchema = recipeObjectSchema.superRefine((recipe, ctx) => {
   }
   if (recipe.lora !== undefined && recipe.recipeVersion < ADAPTER_RECIPE_VERSION) {
     ctx.addIssue({ code: 'custom', path: ['lora'], message: `a LoRA needs recipe version ${ADAPTER_RECIPE_VERSION} or later` });
+  }
+  for (const field of ['finetune', 'styles'] as const) {
+    if (recipe[field] !== undefined && recipe.recipeVersion < LIBRARY_ADAPTERS_RECIPE_VERSION) {
+      ctx.addIssue({ code: 'custom', path: [field], message: `library adapters need recipe version ${LIBRARY_ADAPTERS_RECIPE_VERSION} or later` });
+    }
+  }
+  if (recipe.finetune !== undefined && !('photos' in recipe.subject)) {
+    ctx.addIssue({ code: 'custom', path: ['finetune'], message: 'a fine-tune applies to a library subject (photos with weights)' });
   }
   if ('embedding' in recipe.subject && recipe.recipeVersion < ADAPTER_RECIPE_VERSION) {
     ctx.addIssue({ code: 'custom', path: ['subject', 'embedding'], message: `a given subject embedding needs recipe version ${ADAPTER_RECIPE_VERSION} or later` });
@@ -222,6 +244,8 @@ export function a1111Parameters(recipe: Recipe): string {
     ...(recipe.control ? ([['ControlNet scale', recipe.control.scale]] as [string, number][]) : []),
     ...('embedding' in recipe.subject ? ([['Subject embedding hash', recipe.subject.embedding.sha256.slice(0, A1111_MODEL_HASH_DIGITS)]] as [string, string][]) : []),
     ...(recipe.lora ? ([['LoRA hash', recipe.lora.sha256.slice(0, A1111_MODEL_HASH_DIGITS)], ['LoRA scale', recipe.lora.scale]] as [string, string | number][]) : []),
+    ...(recipe.finetune ? ([['Fine-tune hash', recipe.finetune.sha256.slice(0, A1111_MODEL_HASH_DIGITS)], ['Fine-tune strength', recipe.finetune.scale]] as [string, string | number][]) : []),
+    ...(recipe.styles ?? []).map((style) => [`Lora ${a1111Value(style.name)}`, style.scale] as [string, number]),
     ['Version', `${RECIPE_APP} ${recipe.appVersion}`],
   ];
   const lines = [recipe.prompt];
@@ -237,6 +261,7 @@ export function createRecipe(fields: Omit<Recipe, 'app' | 'recipeVersion'>): Rec
     fields.mix ? MIX_RECIPE_VERSION : 1,
     fields.deviceNotes !== undefined ? DEVICE_NOTES_RECIPE_VERSION : 1,
     fields.lora || 'embedding' in fields.subject ? ADAPTER_RECIPE_VERSION : 1,
+    fields.finetune || fields.styles ? LIBRARY_ADAPTERS_RECIPE_VERSION : 1,
   ];
   const recipeVersion = Math.max(...needs);
   return parseRecipe({ app: RECIPE_APP, recipeVersion, ...fields });

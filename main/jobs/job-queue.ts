@@ -15,6 +15,8 @@ export interface JobContext {
   preview(dataUrl: string): void;
   /** Records what the job produced; a job with a result counts as done even if cancelled just after. */
   setResult(id: number): void;
+  /** Appends one value to the job's plotted series (a fine-tune's loss per step). */
+  appendSeries(value: number): void;
 }
 
 export interface JobSpec {
@@ -74,6 +76,7 @@ export class JobQueue {
       message: 'Waiting',
       preview: null,
       resultId: null,
+      series: null,
     };
     const record: JobRecord = { summary, spec, controller: new AbortController(), startedMs: 0, phase: { startedMs: 0, startStep: 0 } };
     this.#jobs.set(summary.id, record);
@@ -148,6 +151,11 @@ export class JobQueue {
       },
       setResult: (id) => {
         if (record.summary.state === 'running') record.summary.resultId = id;
+      },
+      appendSeries: (value) => {
+        if (record.summary.state !== 'running') return;
+        record.summary.series = [...(record.summary.series ?? []), value];
+        this.#emit(record);
       },
     };
     try {

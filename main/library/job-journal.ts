@@ -171,6 +171,7 @@ export function jobRunSummary(run: JobRun): JobSummary {
     message: run.message,
     preview: null,
     resultId: null,
+    series: null,
   };
 }
 

@@ -142,6 +142,39 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX generations_deleted ON generations (deleted_at);
     `,
   },
+  {
+    version: 5,
+    name: 'adapters: quick fine-tunes and imported style LoRAs',
+    sql: `
+      -- A fine-tune (kind 'finetune': its subject, the trained embedding and the photos' mean it started
+      -- from) or an imported LoRA (kind 'style': no subject, no embedding). The LoRA is kept as the
+      -- diffusers pytorch_lora_weights.safetensors bytes, so export hands out exactly this blob.
+      -- sha256 is over the blobs' content (adapter-content.ts): recipes name an adapter by it.
+      -- A row is written once, whole, when its job completes; deletion is undoable for a few seconds.
+      CREATE TABLE adapters (
+        id                INTEGER PRIMARY KEY,
+        kind              TEXT NOT NULL CHECK (kind IN ('finetune', 'style')),
+        subject_id        INTEGER REFERENCES subjects(id) ON DELETE CASCADE,
+        name              TEXT NOT NULL CHECK (length(trim(name)) > 0),
+        model_hash        TEXT NOT NULL CHECK (length(model_hash) = 64),
+        model_name        TEXT NOT NULL,
+        sha256            TEXT NOT NULL CHECK (length(sha256) = 64),
+        rank              INTEGER NOT NULL CHECK (rank > 0),
+        settings_json     TEXT NOT NULL CHECK (json_valid(settings_json)),
+        losses_json       TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(losses_json)),
+        final_loss        REAL,
+        lora              BLOB NOT NULL,
+        embedding         BLOB,
+        initial_embedding BLOB,
+        embedding_dims_json TEXT CHECK (embedding_dims_json IS NULL OR json_valid(embedding_dims_json)),
+        created_at        TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        deleted_at        TEXT,
+        CHECK ((kind = 'finetune') = (subject_id IS NOT NULL AND embedding IS NOT NULL AND initial_embedding IS NOT NULL))
+      );
+      CREATE INDEX adapters_subject ON adapters (subject_id, created_at);
+      CREATE INDEX adapters_sha256 ON adapters (sha256);
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = Math.max(...MIGRATIONS.map((m) => m.version));

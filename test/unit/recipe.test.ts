@@ -30,7 +30,7 @@ describe('recipe schema', () => {
   it('refuses forged fields: unknown keys, another app, an unknown version, both subject forms, bad hashes', () => {
     expect(problemsOf(forged((j) => (j.script = 'rm -rf /')))).toEqual([expect.stringMatching(/script|Unrecognized/i)]);
     expect(problemsOf(forged((j) => (j.app = 'Other Studio')))[0]).toMatch(/^app:/);
-    expect(problemsOf(forged((j) => (j.recipeVersion = 5)))[0]).toMatch(/^recipeVersion:/);
+    expect(problemsOf(forged((j) => (j.recipeVersion = 6)))[0]).toMatch(/^recipeVersion:/);
     expect(problemsOf(forged((j) => ((j.subject as Record<string, unknown>).photos = [{ sha256: 'd'.repeat(64), weight: 1 }]))).length).toBeGreaterThan(0);
     expect(problemsOf(forged((j) => ((j.model as Record<string, unknown>).hash = 'A'.repeat(64))))[0]).toMatch(/^model\.hash:.*SHA-256/);
     expect(problemsOf(forged((j) => (j.scheduler = 'lms')))[0]).toMatch(/^scheduler:/);
@@ -78,6 +78,24 @@ describe('recipe schema', () => {
     expect(a1111Parameters(embedding)).toMatch(/Subject: dog, Subject embedding hash: eeeeeeeeee, Version:/);
     // The newest feature decides the version: device notes (3) with a LoRA (4) is 4.
     expect(sampleRecipe({ lora, deviceNotes: ['attention lowered'] }).recipeVersion).toBe(4);
+  });
+
+  it('writes version 5 only for library adapters (a fine-tune of a library subject, style LoRAs), and refuses them earlier', () => {
+    const finetune = { sha256: 'a'.repeat(64), scale: 0.8, name: 'Standard · 80 steps at 256²' };
+    const styles = [{ sha256: 'b'.repeat(64), scale: -0.5, name: 'ink' }];
+    const library = { name: 'Rex', category: 'dog', photos: [{ sha256: 'c'.repeat(64), weight: 1 }] };
+    const tuned = sampleRecipe({ subject: library, finetune, styles });
+    expect(tuned.recipeVersion).toBe(5);
+    expect(parseRecipe(JSON.parse(JSON.stringify(tuned)))).toEqual(tuned);
+    expect(problemsOf({ ...tuned, recipeVersion: 4 })).toEqual([
+      expect.stringMatching(/^finetune: library adapters need recipe version 5/),
+      expect.stringMatching(/^styles: library adapters need recipe version 5/),
+    ]);
+    expect(problemsOf({ ...tuned, finetune: { ...finetune, scale: -0.1 } })[0]).toMatch(/^finetune\.scale:/);
+    expect(problemsOf({ ...tuned, styles: [] })[0]).toMatch(/^styles:/);
+    expect(problemsOf({ ...tuned, subject: { name: 'Rex', category: 'dog', embedding: { sha256: 'e'.repeat(64) } } })).toEqual([expect.stringMatching(/^finetune: a fine-tune applies to a library subject/)]);
+    expect(a1111Parameters(tuned)).toMatch(/Fine-tune hash: aaaaaaaaaa, Fine-tune strength: 0\.8, Lora ink: -0\.5, Version:/);
+    expect(sampleRecipe().recipeVersion).toBeLessThan(5);
   });
 
   it('a LoRA recipe runs again only with its LoRA (none needed at strength 0)', () => {

@@ -21,6 +21,8 @@ export interface FinetuneInputsRequest {
   photos: readonly string[];
   category: string;
   resolution: number;
+  /** Where the embedding starts, when the caller has it (the app: the library's weighted mean); default the photos' mean. */
+  initialEmbedding?: { dims: [1, number, number]; data: Float32Array };
 }
 
 export type FinetuneInputs = Pick<FinetuneRequest, 'targetPixels' | 'initialEmbedding' | 'captionIds' | 'targets' | 'ctxBeginPos'>;
@@ -34,12 +36,7 @@ export async function prepareFinetuneInputs(context: EngineContext, request: Fin
     throw new Error(`the resolution must be a positive multiple of ${factor} (the VAE's downscaling factor), got ${resolution}`);
   }
   const targetPixels = await preprocessTrainingPhotos(photos, resolution);
-  const embeddings = [];
-  for (const photo of photos) {
-    throwIfAborted(context.signal);
-    embeddings.push(await embedSubject(context, { model, subject: category, image: { path: photo } }));
-  }
-  const initial = meanEmbedding(embeddings);
+  const initial = request.initialEmbedding ?? (await photosMeanEmbedding(context, model, photos, category));
   const { ctxBeginPos } = parseBlipDiffusionIndex(model.index);
   const captionIds = tokenizeTrainingCaption(ClipTokenizer.fromFiles(readClipTokenizerFiles(model)), {
     category,
@@ -49,4 +46,13 @@ export async function prepareFinetuneInputs(context: EngineContext, request: Fin
   });
   const targets: LoraTargetShape[] = loraTargets(requireComponent(model, 'unet').config);
   return { targetPixels, initialEmbedding: { dims: initial.dims, data: initial.data }, captionIds, targets, ctxBeginPos };
+}
+
+async function photosMeanEmbedding(context: EngineContext, model: ModelFolder, photos: readonly string[], category: string) {
+  const embeddings = [];
+  for (const photo of photos) {
+    throwIfAborted(context.signal);
+    embeddings.push(await embedSubject(context, { model, subject: category, image: { path: photo } }));
+  }
+  return meanEmbedding(embeddings);
 }
