@@ -145,6 +145,35 @@ describe('kill -9 of serve, then a restart on the same data folder', () => {
     expectConsistentStore();
   }, 300_000);
 
+  it('during a fine-tune: the job is listed as failed, no adapter row is left, and the next fine-tune stores one', async () => {
+    let serve = await startServe(dataDir);
+    let api = serveApi(serve);
+    const subject = await api.createSubject({ name: 'Tuned', category: 'dog' });
+    await uploadPhotos(api, subject, [photo('dog', 0), photo('dog', 1)]);
+    const events = await serveEvents(serve);
+    const { id } = await api.startFinetune({ subjectId: subject.id, preset: 'custom', settings: { steps: 500 } });
+    const seen = await events.next('jobChanged', (j) => j.id === id && ((j.series?.length ?? 0) >= 2 || (j.state !== 'running' && j.state !== 'queued')), 120_000);
+    await killHard(serve);
+    events.close();
+    expect(seen.state, seen.message).toBe('running');
+
+    serve = await startServe(dataDir);
+    api = serveApi(serve);
+    const jobs = (await api.listJobs()).filter((j) => j.kind === 'finetune');
+    expect(jobs).toHaveLength(1);
+    expect(jobs[0]).toMatchObject({ state: 'failed', message: expect.stringMatching(INTERRUPTED) });
+    expect(await api.listAdapters({})).toEqual([]);
+    const again = await serveEvents(serve);
+    const next = await api.startFinetune({ subjectId: subject.id, preset: 'custom', settings: { steps: 2 } });
+    const done = await again.next('jobChanged', (j) => j.id === next.id && j.state !== 'running' && j.state !== 'queued', 120_000);
+    again.close();
+    expect(done, done.message).toMatchObject({ state: 'done' });
+    expect(await api.listAdapters({ subjectId: subject.id })).toHaveLength(1);
+    await serve.stop();
+    const runs = expectConsistentStore();
+    expect(runs.filter((r) => r.kind === 'finetune').map((r) => r.state)).toEqual(['failed', 'done']);
+  }, 240_000);
+
   it('during photo uploads: photos are either fully in (row and files) or not at all', async () => {
     const uploads = [0, 1, 2, 3, 4].flatMap((i) => [photo('cat', i), photo('dog', i)]);
     for (const round of [0, 1, 2]) {
