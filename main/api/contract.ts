@@ -330,6 +330,8 @@ export interface JobSummary {
   resultId: number | null;
   /** A value per step for a live plot (a fine-tune's loss), or null for jobs without one. */
   series: number[] | null;
+  /** The library subject the job works on (generations, embeddings, fine-tunes), or null. */
+  subjectId: number | null;
 }
 
 export interface JobRef {

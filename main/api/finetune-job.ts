@@ -122,7 +122,9 @@ export async function runFinetuneJob(context: JobContext, plan: FinetunePlan, en
     onStep: (report) => {
       training += report.ms;
       context.appendSeries(report.loss);
-      context.progress(report.step, steps, `Step ${report.step} of ${steps} · loss ${report.loss.toFixed(4)} · ${(training / report.step / 1000).toFixed(1)} s/step`);
+      const perStep = training / report.step;
+      const pace = perStep < 1000 ? `${Math.round(perStep)} ms/step` : `${(perStep / 1000).toFixed(1)} s/step`;
+      context.progress(report.step, steps, `Step ${report.step} of ${steps} · loss ${report.loss.toFixed(4)} · ${pace}`);
     },
   });
   // A cancel that lands after the last step still stores nothing: the user asked for nothing.

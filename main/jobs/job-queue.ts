@@ -25,6 +25,8 @@ export interface JobSpec {
   totalSteps: number;
   /** What the progress counts (default steps); the UI shows bytes as "1.2 GB of 3.4 GB". */
   progressUnit?: JobProgressUnit;
+  /** The library subject the job works on, so its view can show the job. */
+  subjectId?: number;
   /** Does the work; resolves with a short message for the user. */
   run(context: JobContext): Promise<string>;
   /** The message once cancelled while running (default "Cancelled"), e.g. a download's "Paused…". */
@@ -77,6 +79,7 @@ export class JobQueue {
       preview: null,
       resultId: null,
       series: null,
+      subjectId: spec.subjectId ?? null,
     };
     const record: JobRecord = { summary, spec, controller: new AbortController(), startedMs: 0, phase: { startedMs: 0, startStep: 0 } };
     this.#jobs.set(summary.id, record);

@@ -53,7 +53,7 @@ export function planAdapters(request: GenerationRequest, subject: SubjectDetail,
 export function applyAdapters(plan: { finetune?: PlannedAdapter | undefined; styles?: PlannedAdapter[] | undefined }, folder: ModelFolder, modelHash: string, photos: SubjectEmbedding): AppliedAdapters {
   const targets = loraTargets(requireComponent(folder, 'unet').config);
   const loras: ScaledLora[] = [];
-  const read = ({ adapter, scale }: PlannedAdapter): LoraWeights => {
+  const read = ({ adapter }: PlannedAdapter): LoraWeights => {
     if (adapter.modelHash !== modelHash) throw new StudioError('conflict', `“${adapter.name}” was made for the model ${adapter.modelName}, which has changed or is not the one chosen.`);
     return readLoraFile(adapter.lora, targets, { file: `“${adapter.name}”` }).lora;
   };

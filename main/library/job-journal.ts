@@ -131,6 +131,7 @@ export function failInterruptedJobRuns(db: Database): JobRun[] {
 export function journaledJob(db: Database, spec: JobSpec, extra: { subjectId?: number | null } = {}): JobSpec {
   return {
     ...spec,
+    ...(extra.subjectId !== undefined && extra.subjectId !== null ? { subjectId: extra.subjectId } : {}),
     run: (context) => {
       let recorded = -1;
       return withJobRun(
@@ -172,6 +173,7 @@ export function jobRunSummary(run: JobRun): JobSummary {
     preview: null,
     resultId: null,
     series: null,
+    subjectId: run.subjectId,
   };
 }
 

@@ -1,4 +1,4 @@
-import type { GenerationRequest, GenerationSummary, JobSummary, SchedulerName, StudioBridge, SubjectDetail } from '../contract';
+import type { AdapterSummary, GenerationRequest, GenerationSummary, JobSummary, SchedulerName, StudioBridge, SubjectDetail } from '../contract';
 import { toStudioError, type StudioError } from '../transport/studio-error';
 import { isActive, type JobsState } from './jobs.svelte';
 import type { LibraryState } from './library.svelte';
@@ -57,8 +57,17 @@ export class GenerateState {
   mixSubjectId = $state<number | null>(null);
   /** The first subject's share of the mix, 0 … 1. */
   mixRatio = $state(DEFAULT_MIX_RATIO);
+  /** Use the subject's fine-tune (when it has one for the chosen model), at `finetuneStrength` (0 … 1.5). */
+  finetuneEnabled = $state(true);
+  finetuneStrength = $state(1);
+  /** The fine-tune picked when the subject has several (default: the newest). */
+  finetuneChoice = $state<number | null>(null);
+  /** Style LoRAs switched on, with their strengths. */
+  styleUses = $state<{ adapterId: number; scale: number }[]>([]);
   /** The chosen subject's per-photo weights (saved on the subject, as on its page). */
   readonly weights: PhotoWeights;
+  #subjectAdapters = $state.raw<readonly AdapterSummary[]>([]);
+  #styleAdapters = $state.raw<readonly AdapterSummary[]>([]);
   readonly #bridge: StudioBridge;
   readonly #jobs: JobsState;
   readonly #library: LibraryState;
@@ -99,12 +108,62 @@ export class GenerateState {
     this.#target = null;
     this.weights.reset();
     if (this.mixSubjectId === id) this.mixSubjectId = null;
+    this.finetuneChoice = null;
+    this.finetuneEnabled = true;
   }
 
   /** The chosen subject with its photos (for the weight sliders), once loaded. */
   get subjectDetail(): SubjectDetail | null {
     const detail = this.#detail;
     return detail !== null && detail.id === this.subject?.id ? detail : null;
+  }
+
+  /** The subject's fine-tunes made for the chosen model, newest first. */
+  get finetunes(): readonly AdapterSummary[] {
+    const model = this.model;
+    return this.#subjectAdapters.filter((a) => a.kind === 'finetune' && a.subjectId === this.subject?.id && model !== null && a.modelId === model.id);
+  }
+
+  /** The subject's fine-tunes that need another model than the chosen one (shown, not usable). */
+  get otherModelFinetunes(): readonly AdapterSummary[] {
+    const model = this.model;
+    return this.#subjectAdapters.filter((a) => a.kind === 'finetune' && a.subjectId === this.subject?.id && (model === null || a.modelId !== model.id));
+  }
+
+  get styleAdapters(): readonly AdapterSummary[] {
+    const model = this.model;
+    return this.#styleAdapters.filter((a) => model !== null && a.modelId === model.id);
+  }
+
+  /** The fine-tune a generation would use now, or null. */
+  get finetune(): AdapterSummary | null {
+    if (!this.finetuneEnabled || this.mixSubjectId !== null) return null;
+    const list = this.finetunes;
+    return list.find((a) => a.id === this.finetuneChoice) ?? list[0] ?? null;
+  }
+
+  setStyle(adapterId: number, on: boolean): void {
+    const rest = this.styleUses.filter((use) => use.adapterId !== adapterId);
+    this.styleUses = on ? [...rest, { adapterId, scale: 1 }] : rest;
+  }
+
+  setStyleScale(adapterId: number, scale: number): void {
+    this.styleUses = this.styleUses.map((use) => (use.adapterId === adapterId ? { ...use, scale } : use));
+  }
+
+  /** Loads the subject's fine-tunes and the library's style adapters. */
+  async loadAdapters(): Promise<void> {
+    const id = this.subject?.id;
+    try {
+      const [mine, styles] = await Promise.all([id === undefined ? Promise.resolve([]) : this.#bridge.listAdapters({ subjectId: id }), this.#bridge.listAdapters({ kind: 'style' })]);
+      if (this.subject?.id !== id) return;
+      this.#subjectAdapters = mine;
+      this.#styleAdapters = styles;
+      const known = new Set(styles.map((a) => a.id));
+      this.styleUses = this.styleUses.filter((use) => known.has(use.adapterId));
+    } catch {
+      // Generation works without adapters; the subject's page says what is wrong with them.
+    }
   }
 
   /** Loads the chosen subject's photos; the view calls it when the choice changes. */
@@ -293,6 +352,8 @@ export class GenerateState {
       ...(seed === '' ? {} : { seed }),
       ...(this.batchCount > 1 ? { batchCount: this.batchCount } : {}),
       ...(mix === null ? {} : { mix: { subjectId: mix.id, ratio: this.mixRatio } }),
+      ...(this.finetune === null ? {} : { finetune: { adapterId: this.finetune.id, scale: this.finetuneStrength } }),
+      ...(this.styleUses.length === 0 ? {} : { styles: this.styleUses.map((use) => ({ ...use })) }),
     };
     this.#startError = null;
     try {
@@ -316,6 +377,7 @@ export class GenerateState {
     // Weights or photos changed elsewhere (the subject's page): the sliders follow.
     const stopLibrary = this.#bridge.on('libraryChanged', (change) => {
       if (change.what === 'subjects' || change.what === 'photos') void this.loadSubjectDetail();
+      if (change.what === 'adapters' || change.what === 'models') void this.loadAdapters();
     });
     return () => {
       stopJobs();

@@ -3,6 +3,7 @@ import { observeBridge } from '../transport/observe-bridge';
 import type { Transport } from '../transport/transport';
 import { AppState } from './app.svelte';
 import { ConnectionState } from './connection.svelte';
+import { FinetunesState } from './finetunes.svelte';
 import { GalleryState } from './gallery.svelte';
 import { GenerateState } from './generate.svelte';
 import { JobsState } from './jobs.svelte';
@@ -36,6 +37,7 @@ export class Studio {
   readonly subjects: SubjectsState;
   readonly generate: GenerateState;
   readonly gallery: GalleryState;
+  readonly finetunes: FinetunesState;
   readonly #transport: Transport;
   #refreshing = $state(false);
 
@@ -63,6 +65,7 @@ export class Studio {
     this.subjects = new SubjectsState(bridge, this.library, this.jobs);
     this.generate = new GenerateState(bridge, this.jobs, this.library, this.settings);
     this.gallery = new GalleryState(bridge, this.library);
+    this.finetunes = new FinetunesState(bridge, this.jobs);
   }
 
   readonly nextStep: NextStep = $derived.by(() => {
@@ -93,6 +96,7 @@ export class Studio {
       this.subjects.connect(),
       this.generate.connect(),
       this.gallery.connect(),
+      this.finetunes.connect(),
     ];
     void this.refresh();
     return () => {
