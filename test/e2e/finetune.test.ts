@@ -146,6 +146,11 @@ describe('quick fine-tune in the app', () => {
     const result = page.getByTestId('reproduce-result');
     await expect.poll(() => result.isVisible(), { timeout: JOB_TIMEOUT }).toBe(true);
     expect(await result.innerText()).toContain('Identical pixels');
+    expect(await page.getByTestId('gallery-detail').innerText()).toMatch(/Fine-tune\s+Custom · 12 steps at \d+², strength 1/);
+    // Reuse settings turns the fine-tune back on at the recipe's strength.
+    await page.getByTestId('gallery-reuse').click();
+    await expect.poll(() => page.getByTestId('generate-finetune-toggle').isChecked(), { timeout: 10_000 }).toBe(true);
+    expect(await page.getByTestId('generate-finetune-strength-value').innerText()).toBe('1.00');
   });
 
   it('stores nothing for a fine-tune cancelled midway, and exports the LoRA in diffusers’ format', async () => {

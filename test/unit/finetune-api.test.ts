@@ -9,6 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
+import BetterSqlite3 from 'better-sqlite3';
+import { databasePath } from '../../main/library/database';
 import type { AdapterSummary, FileDownload, FinetuneOptions, GenerationDetail, JobSummary, Reproduction, SubjectDetail } from '../../main/api/contract';
 import { dispatchCall } from '../../main/api/dispatch';
 import { openStudio, type Studio } from '../../main/api/studio';
@@ -92,7 +94,7 @@ describe('a fine-tune as a job', () => {
   });
 
   it('stores nothing when cancelled midway', async () => {
-    const cancelled = await call<{ id: string }>('startFinetune', { subjectId: subject.id, preset: 'custom', settings: { steps: 200 } });
+    const cancelled = await call<{ id: string }>('startFinetune', { subjectId: subject.id, preset: 'custom', settings: { steps: 2000 } });
     await new Promise<void>((resolve) => {
       const stop = studio.onEvent((event, payload) => {
         const job = payload as JobSummary;
@@ -102,11 +104,33 @@ describe('a fine-tune as a job', () => {
         }
       });
     });
+    // A generation is not held up by the running fine-tune (they are on different queues), and a second
+    // fine-tune queues behind the first.
+    const queued = await call<{ id: string }>('startFinetune', { subjectId: subject.id, preset: 'custom', settings: { steps: 2 } });
+    const generation = await call<{ id: string }>('startGeneration', { subjectId: subject.id, prompt: 'in the snow', steps: 2, width: 64, height: 64, seed: '9' });
+    expect((await whenFinished(generation.id)).state).toBe('done');
+    expect((await call<JobSummary[]>('listJobs')).find((j) => j.id === cancelled.id)?.state).toBe('running');
+    expect((await call<JobSummary[]>('listJobs')).find((j) => j.id === queued.id)?.state).toBe('queued');
+    await call('cancelJob', { id: queued.id });
     await call('cancelJob', { id: cancelled.id });
     const final = await whenFinished(cancelled.id);
     expect(final.state).toBe('cancelled');
-    expect(final.series!.length).toBeLessThan(200);
+    expect(final.series!.length).toBeLessThan(2000);
     expect((await call<AdapterSummary[]>('listAdapters', { subjectId: subject.id })).map((a) => a.id)).toEqual([tuned.id]);
+  });
+
+  it('says which model a fine-tune needs once its model is gone or changed', async () => {
+    const db = new BetterSqlite3(databasePath(dir.path));
+    try {
+      const { model_hash: hash } = db.prepare('SELECT model_hash FROM adapters WHERE id = ?').get(tuned.id) as { model_hash: string };
+      db.prepare('UPDATE adapters SET model_hash = ? WHERE id = ?').run('f'.repeat(64), tuned.id);
+      const [changed] = await call<AdapterSummary[]>('listAdapters', { subjectId: subject.id });
+      expect(changed).toMatchObject({ id: tuned.id, modelId: null, needsModel: tuned.modelName });
+      db.prepare('UPDATE adapters SET model_hash = ? WHERE id = ?').run(hash, tuned.id);
+    } finally {
+      db.close();
+    }
+    expect((await call<AdapterSummary[]>('listAdapters', { subjectId: subject.id }))[0]?.needsModel).toBeNull();
   });
 
   it('refuses what the user can fix before queueing', async () => {

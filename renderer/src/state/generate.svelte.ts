@@ -315,6 +315,8 @@ export class GenerateState {
       if (values.targetSubject !== null) this.targetSubject = values.targetSubject;
       this.mixSubjectId = values.mix?.subjectId ?? null;
       if (values.mix) this.mixRatio = values.mix.ratio;
+      this.finetuneEnabled = values.finetuneStrength !== null;
+      if (values.finetuneStrength !== null) this.finetuneStrength = values.finetuneStrength;
     }
     this.batchCount = 1;
     this.prompt = values.prompt;

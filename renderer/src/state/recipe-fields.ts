@@ -63,6 +63,8 @@ export function recipeRows(recipe: Record<string, unknown>, subjectName: string 
     row('photos', 'Photos', photoList(subject), true),
     row('mix', 'Mixed with', mixLabel(record(recipe['mix']))),
     row('mixPhotos', 'Its photos', photoList(record(record(recipe['mix'])?.['subject'])), true),
+    row('finetune', 'Fine-tune', adapterLabel(record(recipe['finetune']))),
+    lines('styles', 'Style LoRAs', Array.isArray(recipe['styles']) ? recipe['styles'].map((style) => adapterLabel(record(style)) ?? '?') : null),
     row('device', 'Device', text(recipe['device'])),
     lines('deviceNotes', 'Device notes', deviceNotes(recipe['deviceNotes'])),
     row('app', 'App version', text(recipe['appVersion'])),
@@ -83,6 +85,13 @@ function photoList(subject: Record<string, unknown> | null): string | null {
       return `${(text(entry?.['sha256']) ?? '?').slice(0, 12)}… ×${text(entry?.['weight']) ?? '?'}`;
     })
     .join(', ');
+}
+
+/** "Standard · 80 steps at 256², strength 0.8": an adapter of the recipe by name and strength. */
+function adapterLabel(adapter: Record<string, unknown> | null): string | null {
+  if (adapter === null) return null;
+  const scale = adapter['scale'];
+  return `${text(adapter['name']) ?? 'unnamed'}, strength ${typeof scale === 'number' && Number.isFinite(scale) ? scale : '?'}`;
 }
 
 /** "Mittens · cat, 30 %": the subject mixed in and its share (1 − ratio). */
@@ -118,6 +127,8 @@ export interface RecipeFormValues {
   targetSubject: string | null;
   /** The subject mixed in and its ratio, when the recipe mixes one that is still in the library. */
   mix: { subjectId: number; ratio: number } | null;
+  /** The fine-tune's strength when the recipe used one (Generate picks the subject's fine-tune), else null. */
+  finetuneStrength: number | null;
   prompt: string;
   negativePrompt: string;
   seed: string;
@@ -147,6 +158,7 @@ export function recipeFormValues(
     subjectId: known(subjects.subjectId),
     targetSubject: text(recipe['targetSubject']) ?? null,
     mix: mixSubjectId !== null && ratio >= 0 && ratio <= 1 ? { subjectId: mixSubjectId, ratio } : null,
+    finetuneStrength: finetuneStrengthOf(recipe['finetune']),
     prompt: text(recipe['prompt']) ?? '',
     negativePrompt: text(recipe['negativePrompt']) ?? '',
     seed: text(recipe['seed']) ?? '',
@@ -156,6 +168,11 @@ export function recipeFormValues(
     width: numberField(recipe['width'], 512),
     height: numberField(recipe['height'], 512),
   };
+}
+
+function finetuneStrengthOf(finetune: unknown): number | null {
+  const scale = typeof finetune === 'object' && finetune !== null && 'scale' in finetune ? numberField(finetune.scale, NaN) : NaN;
+  return scale >= 0 && scale <= 1.5 ? scale : null;
 }
 
 /** A file name that says what the image is: blip-<subject>-<seed>.png. */
