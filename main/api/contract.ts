@@ -378,6 +378,79 @@ export interface GenerationRequest {
   finetune?: AdapterUse;
   /** Imported style LoRAs, each at its own strength (−1.5 … 1.5). */
   styles?: AdapterUse[];
+  /** A ControlNet map (made by `makeControlMap` or drawn) steering the layout. */
+  control?: ControlUse;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Control (edge and depth maps)
+// ---------------------------------------------------------------------------------------------
+
+/** How a map is made from the source: OpenCV's Canny edges, a depth estimate, or the image as it is. */
+export type ControlMode = 'canny' | 'depth' | 'image';
+export const CONTROL_MODES = ['canny', 'depth', 'image'] as const satisfies readonly ControlMode[];
+
+/** The reference's example thresholds (dense edges), scale 1 and control over every step. */
+export const CONTROL_DEFAULTS = Object.freeze({ low: 30, high: 70, scale: 1, start: 0, end: 1 });
+export const CONTROL_LIMITS = Object.freeze({ threshold: 1000, scale: 2 });
+
+/** A picture to make a control map from: a file the user picked or dropped, a gallery result, or a stored control image (a recipe's source or map). */
+export type ControlSourceRequest = { name: string; dataBase64: string } | { generationId: number } | { storedId: string };
+
+/** A stored control image (source or map), by content hash. */
+export interface ControlImage {
+  /** SHA-256 of the stored PNG: the recipe names it. */
+  id: string;
+  /** Data-folder-relative path (the file route serves it). */
+  path: string;
+  width: number;
+  height: number;
+}
+
+export interface ControlMapRequest {
+  sourceId: string;
+  mode: ControlMode;
+  /** The output size: the source is fitted to it first (stretched, bicubic, as the reference resizes a control image). */
+  width: number;
+  height: number;
+  /** Canny hysteresis thresholds (default 30/70) and OpenCV's L2 gradient. */
+  low?: number;
+  high?: number;
+  l2?: boolean;
+}
+
+export interface ControlMap extends ControlImage {
+  /** The map as a `data:image/png` URL, so the draw canvas can paint over it without a file route. */
+  dataUrl: string;
+  mode: ControlMode;
+  /** Edge pixels of a Canny map (null for other modes). */
+  edgePixels: number | null;
+  /** Whether the source's aspect ratio differs from the output's (so it was stretched). */
+  stretched: boolean;
+  ms: number;
+}
+
+/** A map painted or corrected in the app (PNG at the output size). */
+export interface DrawnControlMap {
+  dataBase64: string;
+  width: number;
+  height: number;
+}
+
+/** What a controlled generation uses: the map, its scale and the part of the steps it steers. */
+export interface ControlUse {
+  mapId: string;
+  scale: number;
+  /** Fractions of the steps, 0 ≤ start < end ≤ 1 (diffusers' control_guidance_start/end). */
+  start: number;
+  end: number;
+  /** How the map was made, for the recipe and for "Reuse settings". */
+  mode: ControlMode;
+  sourceId?: string;
+  low?: number;
+  high?: number;
+  /** Painted over in the draw mode. */
+  drawn?: boolean;
 }
 
 export interface AdapterUse {
@@ -489,6 +562,8 @@ export interface GenerationDetail extends GenerationSummary {
   recipe: Record<string, unknown>;
   /** The library subject of the recipe's mix (for "Reuse settings"), or null (no mix, or gone). */
   mixSubjectId: number | null;
+  /** The control map the ControlNet got and the picture it was made from (data-folder paths), when they are in the library. */
+  control: { mapPath: string | null; sourcePath: string | null } | null;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -554,6 +629,12 @@ export interface StudioApi {
   exportAdapter(adapter: { id: number }): Promise<FileDownload>;
   /** Adds a diffusers or kohya SD-1.5 LoRA file as a style adapter (refused, naming the keys, when it does not fit). */
   importAdapter(upload: AdapterImport): Promise<AdapterSummary>;
+  /** Stores a picture to make control maps from (a picked or dropped file, or a gallery result). */
+  addControlSource(request: ControlSourceRequest): Promise<ControlImage>;
+  /** Makes (and stores) the map the ControlNet gets from a source: fitted to the output size, then Canny, depth or as is. */
+  makeControlMap(request: ControlMapRequest): Promise<ControlMap>;
+  /** Stores a map drawn or corrected in the app. */
+  saveDrawnControlMap(map: DrawnControlMap): Promise<ControlMap>;
 }
 
 /** Everything main may announce to the renderer. */
@@ -610,6 +691,9 @@ export const STUDIO_METHODS = [
   'undoDeleteAdapter',
   'exportAdapter',
   'importAdapter',
+  'addControlSource',
+  'makeControlMap',
+  'saveDrawnControlMap',
 ] as const satisfies readonly StudioMethod[];
 
 export const STUDIO_EVENTS = ['jobChanged', 'settingsChanged', 'libraryChanged'] as const satisfies readonly StudioEvent[];

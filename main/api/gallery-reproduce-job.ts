@@ -25,6 +25,7 @@ import { comparePixels, type PixelComparison } from '../gallery/pixel-compare';
 import { readPngFile } from '../gallery/png-recipe';
 import { rerunRecipe, type Recipe } from '../gallery/recipe';
 import { recipeGenerateRequest, RecipeFileError } from '../gallery/recipe-run';
+import { findControlImage } from '../library/control-images';
 import { findLibraryPhoto } from '../gallery/recipe-files';
 import { missingRecipePhotos, recipeLibrarySubject } from '../gallery/recipe-library';
 import { uploadedRecipe } from './gallery-recipes';
@@ -76,7 +77,7 @@ export function planReproduction(request: ReproduceRequest, env: ReproduceEnviro
       `This image cannot be made again: ${missing.label} (sha256 ${missing.sha256.slice(0, 12)}…) is no longer in the library. Add that photo to a subject again, then reproduce.`,
     );
   }
-  if (recipe.control && findLibraryPhoto(env.db, env.dataDir, recipe.control.sha256) === null) {
+  if (recipe.control && findControlImage(env.dataDir, recipe.control.sha256) === null && findLibraryPhoto(env.db, env.dataDir, recipe.control.sha256) === null) {
     throw new StudioError('not-found', `This image was steered by a control image (sha256 ${recipe.control.sha256.slice(0, 12)}…) that is not in the library; reproduce it with the CLI's --control.`);
   }
   // The library keeps no LoRA or embedding files (yet): only the CLI, given the file, can run these again.

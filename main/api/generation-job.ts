@@ -10,7 +10,7 @@ import { randomInt } from 'node:crypto';
 import { join } from 'node:path';
 import type { Database } from 'better-sqlite3';
 import packageJson from '../../package.json' with { type: 'json' };
-import type { GenerationRequest, ModelSummary, SchedulerName, Settings, SubjectDetail } from './contract';
+import type { ControlUse, GenerationRequest, ModelSummary, SchedulerName, Settings, SubjectDetail } from './contract';
 import { StudioError } from './studio-error';
 import type { JobContext } from '../jobs/job-queue';
 import type { RuntimeClient } from '../engine/runtime/runtime-client';
@@ -21,7 +21,7 @@ import type { ModelFolder } from '../models/model-folder';
 import { cachedPhotoEmbedding, computeSubjectEmbeddingsWithEngine } from '../library/subject-embeddings';
 import type { SubjectService } from '../library/subject-service';
 import { recipeSubjectEmbedding, recipeSubjectOf } from '../library/subject-recipe';
-import { createRecipe, deviceNotesField, type RecipeMix } from '../gallery/recipe';
+import { createRecipe, deviceNotesField, type Recipe, type RecipeMix } from '../gallery/recipe';
 import type { GenerationRecord, GenerationsStore } from '../gallery/generations-store';
 import { recordGeneration } from '../gallery/generation-png';
 import { generateInJob } from './generation-progress';
@@ -55,6 +55,8 @@ export interface GenerationPlan {
   /** The subject's fine-tune at a strength (library adapters: adapter-application.ts). */
   finetune?: PlannedAdapter;
   styles?: PlannedAdapter[];
+  /** The ControlNet map (found in the library when the job was queued) and its settings. */
+  control?: ControlUse & { mapFile: string };
 }
 
 /**
@@ -73,6 +75,7 @@ export function planGeneration(
   folder: ModelFolder,
   mixSubject?: SubjectDetail,
   adapters?: AdapterStore,
+  controlMapFile?: (mapId: string) => string | null,
 ): GenerationPlan {
   const count = request.batchCount ?? 1;
   if (!Number.isInteger(count) || count < 1 || count > MAX_BATCH_COUNT) throw new StudioError('invalid-request', `The batch count must be from 1 to ${MAX_BATCH_COUNT}, got ${count}.`);
@@ -81,6 +84,7 @@ export function planGeneration(
     if (mixSubject.id === subject.id) throw new StudioError('invalid-request', `Mixing ${subject.name} with itself changes nothing: pick a different second subject.`);
     if (mixSubject.photoCount === 0) throw new StudioError('invalid-request', `${mixSubject.name} has no photos yet: add at least one before mixing it in.`);
   }
+  const control = request.control ? planControl(request.control, model, folder, controlMapFile) : undefined;
   return {
     subjectId: subject.id,
     subjectName: subject.name,
@@ -97,6 +101,31 @@ export function planGeneration(
     seeds: batchSeeds(request.seed, count),
     ...(request.mix !== undefined && mixSubject !== undefined ? { mix: { subjectId: mixSubject.id, subjectName: mixSubject.name, ratio: request.mix.ratio } } : {}),
     ...planAdapters(request, subject, model, adapters),
+    ...(control ? { control } : {}),
+  };
+}
+
+function planControl(use: ControlUse, model: ModelSummary, folder: ModelFolder, controlMapFile: ((mapId: string) => string | null) | undefined): ControlUse & { mapFile: string } {
+  if (!folder.components.has('controlnet')) {
+    throw new StudioError('invalid-request', `${model.name} has no ControlNet: choose a model with one (e.g. Salesforce/blipdiffusion-controlnet) to generate with an edge or depth map.`);
+  }
+  const mapFile = controlMapFile?.(use.mapId) ?? null;
+  if (mapFile === null) throw new StudioError('not-found', `The control map (sha256 ${use.mapId.slice(0, 12)}…) is not in the library: make the map again.`);
+  return { ...use, mapFile };
+}
+
+/** The recipe's `control` field for a planned control (the map by hash, how it was made, its step window). */
+export function recipeControlField(control: ControlUse): NonNullable<Recipe['control']> {
+  return {
+    sha256: control.mapId,
+    scale: control.scale,
+    ...(control.start !== 0 ? { start: control.start } : {}),
+    ...(control.end !== 1 ? { end: control.end } : {}),
+    mode: control.mode,
+    ...(control.sourceId !== undefined ? { source: { sha256: control.sourceId } } : {}),
+    ...(control.mode === 'canny' && control.low !== undefined ? { low: control.low } : {}),
+    ...(control.mode === 'canny' && control.high !== undefined ? { high: control.high } : {}),
+    ...(control.drawn ? { drawn: true } : {}),
   };
 }
 
@@ -195,6 +224,9 @@ export async function runGenerationJob(
       promptStrength: DEFAULT_PROMPT_STRENGTH,
       promptReps: DEFAULT_PROMPT_REPS,
       ...(applied.lora ? { lora: applied.lora } : {}),
+      ...(plan.control
+        ? { control: { path: plan.control.mapFile }, controlScale: plan.control.scale, controlStart: plan.control.start, controlEnd: plan.control.end }
+        : {}),
     });
 
     context.progress((index + 1) * perImage, perImage * plan.seeds.length, `${batch}Saving the image`);
@@ -204,6 +236,7 @@ export async function runGenerationJob(
       subject,
       ...(mix ? { mix } : {}),
       ...applied.recipeFields,
+      ...(plan.control ? { control: recipeControlField(plan.control) } : {}),
       targetSubject: plan.targetSubject,
       prompt: plan.prompt,
       negativePrompt: plan.negativePrompt,

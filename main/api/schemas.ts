@@ -10,6 +10,12 @@ import {
   FINETUNE_PRESETS,
   HUB_REPOS,
   type AdapterImport,
+  CONTROL_LIMITS,
+  CONTROL_MODES,
+  type ControlMapRequest,
+  type ControlSourceRequest,
+  type ControlUse,
+  type DrawnControlMap,
   type AdapterQuery,
   type FinetuneOptionsRequest,
   type FinetuneSettings,
@@ -138,6 +144,52 @@ const promptText = z.string().max(RECIPE_LIMITS.promptChars, `prompts must be at
 const imageSide = (name: string) =>
   z.number().int(`${name} must be a whole number of pixels`).min(16, `${name} must be at least 16 pixels`).max(2048, `${name} must be at most 2048 pixels`);
 
+const base64File = (what: string, maxBytes: number) =>
+  z
+    .string()
+    .max(4 * Math.ceil(maxBytes / 3), { message: `the ${what} is larger than ${maxBytes / 1024 / 1024} MB`, abort: true })
+    .regex(/^[A-Za-z0-9+/]*={0,2}$/, { message: `the ${what} must be base64 (A–Z, a–z, 0–9, +, / and = padding), without a data: prefix`, abort: true })
+    .refine((data) => data.length % 4 === 0, 'the base64 text is cut short (its length is not a multiple of 4)');
+
+const controlImageId = z.string().regex(/^[0-9a-f]{64}$/, 'a control image is named by its SHA-256 (64 lowercase hex digits)');
+const threshold = (name: string) => z.number().finite().min(0, `the ${name} threshold must be 0 or more`).max(CONTROL_LIMITS.threshold, `the ${name} threshold must be at most ${CONTROL_LIMITS.threshold}`);
+
+const controlSourceSchema = z.union([
+  z.strictObject({ name: z.string().trim().min(1, 'give the file name').max(255, 'the file name must be at most 255 characters'), dataBase64: base64File('image', MAX_UPLOAD_PHOTO_BYTES) }),
+  z.strictObject({ generationId: id }),
+  z.strictObject({ storedId: controlImageId }),
+]) satisfies z.ZodType<ControlSourceRequest>;
+
+const controlMapRequestSchema = z.strictObject({
+  sourceId: controlImageId,
+  mode: z.enum(CONTROL_MODES, { error: `the control mode must be one of ${CONTROL_MODES.join(', ')}` }),
+  width: imageSide('width'),
+  height: imageSide('height'),
+  low: threshold('low').optional(),
+  high: threshold('high').optional(),
+  l2: z.boolean().optional(),
+}) satisfies z.ZodType<ControlMapRequest>;
+
+const drawnControlMapSchema = z.strictObject({
+  dataBase64: base64File('drawn map', MAX_UPLOAD_PHOTO_BYTES),
+  width: imageSide('width'),
+  height: imageSide('height'),
+}) satisfies z.ZodType<DrawnControlMap>;
+
+const controlUseSchema = z
+  .strictObject({
+    mapId: controlImageId,
+    scale: z.number().finite().min(0, 'the control scale must be from 0 to 2').max(CONTROL_LIMITS.scale, 'the control scale must be from 0 to 2'),
+    start: z.number().finite().min(0, 'control starts at 0 … 1 of the steps').max(1, 'control starts at 0 … 1 of the steps'),
+    end: z.number().finite().min(0, 'control ends at 0 … 1 of the steps').max(1, 'control ends at 0 … 1 of the steps'),
+    mode: z.enum(CONTROL_MODES),
+    sourceId: controlImageId.optional(),
+    low: threshold('low').optional(),
+    high: threshold('high').optional(),
+    drawn: z.boolean().optional(),
+  })
+  .refine((control) => control.start < control.end, { message: 'control must start before it ends', path: ['end'] }) satisfies z.ZodType<ControlUse>;
+
 const generationRequestSchema = z.strictObject({
   subjectId: id,
   targetSubject: categoryWord.optional(),
@@ -162,6 +214,7 @@ const generationRequestSchema = z.strictObject({
     .max(RECIPE_LIMITS.styles, `at most ${RECIPE_LIMITS.styles} style adapters at once`)
     .refine((styles) => new Set(styles.map((s) => s.adapterId)).size === styles.length, 'each style adapter may be used once')
     .optional(),
+  control: controlUseSchema.optional(),
 }) satisfies z.ZodType<GenerationRequest>;
 
 const finetuneOptionsRequestSchema = z.strictObject({ subjectId: id, modelId: id.optional() }) satisfies z.ZodType<FinetuneOptionsRequest>;
@@ -278,4 +331,7 @@ export const argumentSchemas: { [M in StudioMethod]: z.ZodType<StudioArgs<M>> } 
   undoDeleteAdapter: z.tuple([adapterRefSchema]),
   exportAdapter: z.tuple([adapterRefSchema]),
   importAdapter: z.tuple([adapterImportSchema]),
+  addControlSource: z.tuple([controlSourceSchema]),
+  makeControlMap: z.tuple([controlMapRequestSchema]),
+  saveDrawnControlMap: z.tuple([drawnControlMapSchema]),
 };

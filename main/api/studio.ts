@@ -45,6 +45,9 @@ import type {
   FinetuneOptions,
   FinetuneOptionsRequest,
   FinetuneStartRequest,
+  ControlMapRequest,
+  ControlSourceRequest,
+  DrawnControlMap,
 } from './contract';
 import { StudioError } from './studio-error';
 import { tokenizePrompts } from '../engine/pipelines/text-embeddings';
@@ -74,6 +77,9 @@ import { requireComponent } from '../models/model-folder';
 import { loraTargets, LoraFileError, readLoraFile } from '../engine/weights/lora-weights';
 import { resolveDevice } from '../engine/pipelines/resolved-device';
 import { FINETUNE_FILES } from '../engine/pipelines/finetune-defaults';
+import { addControlSource, makeControlMap, saveDrawnControlMap, type ControlEnvironment } from './control-requests';
+import { controlFilePath, findControlImage } from '../library/control-images';
+import type { Recipe } from '../gallery/recipe';
 
 export type StudioEventListener = <E extends StudioEvent>(event: E, payload: StudioEvents[E]) => void;
 
@@ -289,7 +295,7 @@ class StudioService implements Studio {
     const folder = openLibraryModel(model);
     const settings = this.library.getSettings();
     const mixSubject = request.mix !== undefined ? this.#subjects.getSubject(request.mix.subjectId) : undefined;
-    const plan = planGeneration(request, settings, subject, model, folder, mixSubject, this.#adapters);
+    const plan = planGeneration(request, settings, subject, model, folder, mixSubject, this.#adapters, (mapId) => findControlImage(this.dataDir, mapId));
     // Problems the user can fix (a negative prompt too long for the model's tokenizer, a size the model
     // cannot make) are answered now, not as a failed job later.
     try {
@@ -331,7 +337,14 @@ class StudioService implements Studio {
       createdAt: record.createdAt,
       recipe: record.recipe,
       mixSubjectId: recipeMixLibrarySubject(this.library.connection, record.recipe),
+      control: this.#recipeControlPaths(record.recipe),
     };
+  }
+
+  #recipeControlPaths(recipe: Recipe): GenerationDetail['control'] {
+    if (!recipe.control) return null;
+    const stored = (sha256: string | undefined) => (sha256 !== undefined && findControlImage(this.dataDir, sha256) !== null ? controlFilePath(sha256) : null);
+    return { mapPath: stored(recipe.control.sha256), sourcePath: stored(recipe.control.source?.sha256) };
   }
 
   #reproduce(request: ReproduceRequest): JobRef {
@@ -443,6 +456,10 @@ class StudioService implements Studio {
     return this.#adapterSummary(id);
   }
 
+  #controlEnvironment(): ControlEnvironment {
+    return { dataDir: this.dataDir, gallery: this.#gallery, estimateDepth: null };
+  }
+
   #allJobs(): JobSummary[] {
     return [...this.interruptedJobs, ...[...this.#queues.values()].flatMap((q) => q.list())];
   }
@@ -549,6 +566,9 @@ class StudioService implements Studio {
         return { name: FINETUNE_FILES.lora, dataBase64: Buffer.from(record.lora).toString('base64') };
       },
       importAdapter: async (upload: AdapterImport) => this.#importAdapter(upload),
+      addControlSource: async (request: ControlSourceRequest) => addControlSource(this.#controlEnvironment(), request),
+      makeControlMap: async (request: ControlMapRequest) => makeControlMap(this.#controlEnvironment(), request),
+      saveDrawnControlMap: async (map: DrawnControlMap) => saveDrawnControlMap(this.#controlEnvironment(), map),
       listJobs: async () => this.#allJobs(),
       cancelJob: async ({ id }: JobRef) => {
         const queue = this.#queueOf(id);

@@ -4,7 +4,8 @@
  * The engine section (engine-bench.ts) times UNet/ControlNet/VAE and whole generations at the real
  * SD-1.5 shapes; the fine-tune section (finetune-bench.ts) times training steps at 256² and 512² with 1 and
  * 3 photos; the first-flow sections time creating a subject (3 photos → embeddings cached, real-size
- * Q-Former) and the gallery's first paint with 1,000 generations in Chromium.
+ * Q-Former) and the gallery's first paint with 1,000 generations in Chromium; the control section
+ * (control-bench.ts) times the Canny edge map of a 512² photo.
  */
 import type { Command } from 'commander';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -24,6 +25,7 @@ import { formatEngine } from './bench/engine-summary';
 import { benchSubjectCreation, type SubjectBenchResult } from './bench/subject-bench';
 import { benchGallery, DEFAULT_CHROMIUM } from './bench/gallery-bench';
 import { formatGallery, formatSubjectCreation, galleryFigures, type GalleryBenchResult } from './bench/flow-summary';
+import { benchCanny, formatControl, type CannyBenchResult } from './bench/control-bench';
 
 interface BenchOptions {
   out: string;
@@ -40,6 +42,7 @@ interface BenchOptions {
   subjectPhotos: string;
   gallery: boolean;
   chromium: string;
+  control: boolean;
 }
 
 /** A section that fails is reported as failed; the other figures still get written. */
@@ -69,6 +72,7 @@ export function registerBenchCommand(program: Command): void {
     .option('--subject-photos <dir>', 'the photos (the first 3) for the subject-creation benchmark', 'test/fixtures/dreambench/dog')
     .option('--no-gallery', 'skip the gallery first-paint benchmark (1,000 generations, Chromium via playwright-core; --quick uses 50)')
     .option('--chromium <path>', 'the Chromium the gallery benchmark drives', DEFAULT_CHROMIUM)
+    .option('--no-control', 'skip the control-map benchmark (Canny edges of a 512² photo, under a second)')
     .action(async (options: BenchOptions, command: Command) => {
       const { dataDir } = command.optsWithGlobals<{ dataDir: string }>();
       const results = await runBench(dataDir, options);
@@ -193,6 +197,8 @@ async function runBench(dataDir: string, options: BenchOptions) {
           }),
         )
       : null;
+    // Milliseconds per map: the same in --quick.
+    const control: CannyBenchResult | { failed: string } | null = options.control ? await section(() => benchCanny()) : null;
 
     return {
       benchmark: 'blip-studio',
@@ -235,6 +241,7 @@ async function runBench(dataDir: string, options: BenchOptions) {
         finetune: finetuneSteps,
         subjectCreation,
         gallery: gallery === null || 'failed' in gallery ? gallery : { ...gallery, summary: galleryFigures(gallery) },
+        control,
       },
     };
   } finally {
@@ -256,6 +263,7 @@ function formatSummary(bench: Awaited<ReturnType<typeof runBench>>): string {
     ...(r.finetune === null ? [] : 'failed' in r.finetune ? [`  fine-tune step            FAILED: ${r.finetune.failed}`] : formatFinetune(r.finetune)),
     ...(r.subjectCreation ? formatSubjectCreation(r.subjectCreation) : []),
     ...(r.gallery ? formatGallery(r.gallery) : []),
+    ...(r.control ? formatControl(r.control) : []),
   ].join('\n');
 }
 

@@ -17,6 +17,7 @@ import { registerSubjectsCommand } from './subjects-command';
 import { registerRecipeCommand } from './recipe-command';
 import { registerReproduceCommand } from './reproduce-command';
 import { registerFinetuneCommand } from './finetune-command';
+import { registerControlCommand } from './control-command';
 
 const program = new Command('blip-studio')
   .description('BLIP Studio command line: the studio engine and library without the window.')
@@ -37,6 +38,7 @@ registerReproduceCommand(program);
 registerMakeTinyModelCommand(program);
 registerBenchCommand(program);
 registerSubjectsCommand(program);
+registerControlCommand(program);
 
 try {
   await program.parseAsync();

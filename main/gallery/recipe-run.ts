@@ -18,6 +18,7 @@ import { findLibraryPhoto, sha256OfFile } from './recipe-files';
 import { recipePhotoNeeds } from './recipe-library';
 import { applyAdapters, recipeAdapterPlan } from '../library/adapter-application';
 import { combineLoras } from '../engine/weights/lora-combine';
+import { findControlImage } from '../library/control-images';
 
 export interface RecipeRunSources {
   /** The library that may hold the recipe's photos and control image (by hash). */
@@ -53,6 +54,15 @@ export function locateRecipeFile(sources: RecipeRunSources, sha256: string, give
   return found;
 }
 
+/** The recipe's control map: the file given (checked), the library's stored map, or a library photo with that hash. */
+function locateControlImage(sources: RecipeRunSources, sha256: string): string {
+  if (sources.control === undefined) {
+    const stored = findControlImage(sources.dataDir, sha256);
+    if (stored !== null) return stored;
+  }
+  return locateRecipeFile(sources, sha256, sources.control, 'control image', '--control');
+}
+
 /** A file the recipe names by hash that only the user can give (the library does not keep it). */
 function givenRecipeFile(sha256: string, given: string | undefined, what: string, flag: string): string {
   if (given === undefined) throw new RecipeFileError(`this recipe used ${what} (sha256 ${sha256}), which the library does not keep: give the file with ${flag}.`);
@@ -66,7 +76,7 @@ function givenRecipeFile(sha256: string, given: string | undefined, what: string
  * so the embeddings run where the denoising does). Every file is located before any computation starts.
  */
 export async function recipeGenerateRequest(context: EngineContext, model: ModelFolder, recipe: Recipe, sources: RecipeRunSources): Promise<GenerateRequest> {
-  const control = recipe.control ? locateRecipeFile(sources, recipe.control.sha256, sources.control, 'control image', '--control') : undefined;
+  const control = recipe.control ? locateControlImage(sources, recipe.control.sha256) : undefined;
   // A LoRA at strength 0 is not applied (generate runs the plain graph), so its file is not needed.
   const loraFile = recipe.lora && recipe.lora.scale !== 0 ? givenRecipeFile(recipe.lora.sha256, sources.lora, 'a LoRA file', '--lora') : undefined;
   const subject = recipe.subject;

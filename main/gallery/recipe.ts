@@ -4,8 +4,9 @@
  * plus what a detail view shows (app version, duration, time). Recipes are embedded in PNGs, so a
  * recipe read back is untrusted input: `parseRecipe` bounds every string and number before anything
  * uses it. Versioned: a recipe carries the lowest version that can express it (1; 2 when it mixes two
- * subjects; 3 with device notes; 4 with a LoRA or a given subject embedding), so older apps still read
- * what they can run; this one reads all of them and refuses later ones.
+ * subjects; 3 with device notes; 4 with a LoRA or a given subject embedding; 5 with library adapters; 6
+ * with control details), so older apps still read what they can run; this one reads all of them and
+ * refuses later ones.
  */
 import { z } from 'zod';
 import { SCHEDULER_NAMES } from '../api/contract';
@@ -17,7 +18,7 @@ import type { NetPlacement } from '../engine/providers/provider-types';
 
 export const RECIPE_APP = 'BLIP Studio';
 /** The newest version this app writes (for recipes that need it) and reads. */
-export const RECIPE_VERSION = 5;
+export const RECIPE_VERSION = 6;
 /** Version 2 added `mix` (two subjects with a ratio); everything else reads as in version 1. */
 const MIX_RECIPE_VERSION = 2;
 /** Version 3 added `deviceNotes` (what ran differently on the device, and why). */
@@ -26,7 +27,9 @@ const DEVICE_NOTES_RECIPE_VERSION = 3;
 const ADAPTER_RECIPE_VERSION = 4;
 /** Version 5 added `finetune` (the subject's fine-tune from the library, by content hash, at a strength) and `styles`. */
 const LIBRARY_ADAPTERS_RECIPE_VERSION = 5;
-const RECIPE_VERSIONS = [1, 2, 3, 4, 5] as const;
+/** Version 6 added to `control` how the map was made (mode, source, thresholds, drawn) and the part of the steps it steers. */
+const CONTROL_DETAILS_RECIPE_VERSION = 6;
+const RECIPE_VERSIONS = [1, 2, 3, 4, 5, 6] as const;
 
 /** Bounds for untrusted recipes; generous for real use, small enough that nothing downstream chokes. */
 export const RECIPE_LIMITS = Object.freeze({
@@ -103,7 +106,23 @@ const recipeObjectSchema = z.strictObject({
   scheduler: z.enum(SCHEDULER_NAMES),
   width: integerIn(1, RECIPE_LIMITS.size),
   height: integerIn(1, RECIPE_LIMITS.size),
-  control: z.strictObject({ sha256: sha256Hex, scale: finiteIn(0, RECIPE_LIMITS.scale) }).optional(),
+  /**
+   * The ControlNet map (by the sha256 of the PNG the network got) and its scale; from version 6 also
+   * the fractions of the steps it steers and how it was made (mode, source picture, Canny thresholds).
+   */
+  control: z
+    .strictObject({
+      sha256: sha256Hex,
+      scale: finiteIn(0, RECIPE_LIMITS.scale),
+      start: finiteIn(0, 1).optional(),
+      end: finiteIn(0, 1).optional(),
+      mode: z.enum(['canny', 'depth', 'image']).optional(),
+      source: z.strictObject({ sha256: sha256Hex }).optional(),
+      low: finiteIn(0, 1000).optional(),
+      high: finiteIn(0, 1000).optional(),
+      drawn: z.boolean().optional(),
+    })
+    .optional(),
   /** A LoRA file (diffusers or kohya) and its strength, diffusers' cross_attention_kwargs={"scale": s}. */
   lora: z.strictObject({ sha256: sha256Hex, scale: finiteIn(-RECIPE_LIMITS.scale, RECIPE_LIMITS.scale) }).optional(),
   /**
@@ -138,6 +157,12 @@ export const recipeSchema = recipeObjectSchema.superRefine((recipe, ctx) => {
       ctx.addIssue({ code: 'custom', path: [field], message: `library adapters need recipe version ${LIBRARY_ADAPTERS_RECIPE_VERSION} or later` });
     }
   }
+  if (recipe.control !== undefined && controlHasDetails(recipe.control) && recipe.recipeVersion < CONTROL_DETAILS_RECIPE_VERSION) {
+    ctx.addIssue({ code: 'custom', path: ['control'], message: `control details need recipe version ${CONTROL_DETAILS_RECIPE_VERSION} or later` });
+  }
+  if (recipe.control !== undefined && (recipe.control.start ?? 0) >= (recipe.control.end ?? 1)) {
+    ctx.addIssue({ code: 'custom', path: ['control', 'end'], message: 'control must start before it ends' });
+  }
   if (recipe.finetune !== undefined && !('photos' in recipe.subject)) {
     ctx.addIssue({ code: 'custom', path: ['finetune'], message: 'a fine-tune applies to a library subject (photos with weights)' });
   }
@@ -150,6 +175,11 @@ export const recipeSchema = recipeObjectSchema.superRefine((recipe, ctx) => {
 });
 
 export type Recipe = z.infer<typeof recipeObjectSchema>;
+export type RecipeControl = NonNullable<Recipe['control']>;
+
+function controlHasDetails(control: RecipeControl): boolean {
+  return Object.keys(control).some((key) => key !== 'sha256' && key !== 'scale');
+}
 export type RecipeSubject = Recipe['subject'];
 
 export class InvalidRecipeError extends Error {
@@ -193,7 +223,14 @@ export function recipeToGenerateRequest(recipe: Recipe, inputs: RecipeInputs): G
     width: recipe.width,
     noise: { seed: BigInt(recipe.seed) },
     scheduler: recipe.scheduler,
-    ...(recipe.control && inputs.control ? { control: inputs.control, controlScale: recipe.control.scale } : {}),
+    ...(recipe.control && inputs.control
+      ? {
+          control: inputs.control,
+          controlScale: recipe.control.scale,
+          ...(recipe.control.start !== undefined ? { controlStart: recipe.control.start } : {}),
+          ...(recipe.control.end !== undefined ? { controlEnd: recipe.control.end } : {}),
+        }
+      : {}),
     promptStrength: recipe.promptStrength,
     promptReps: recipe.promptReps,
     ...(recipe.lora && inputs.lora ? { lora: { weights: inputs.lora, scale: recipe.lora.scale } } : {}),
@@ -242,6 +279,13 @@ export function a1111Parameters(recipe: Recipe): string {
     ['Subject', a1111Value(recipe.subject.category)],
     ...(recipe.mix ? ([['Mixed with', a1111Value(recipe.mix.subject.category)], ['Mix ratio', recipe.mix.ratio]] as [string, string | number][]) : []),
     ...(recipe.control ? ([['ControlNet scale', recipe.control.scale]] as [string, number][]) : []),
+    ...(recipe.control?.mode ? ([['ControlNet module', recipe.control.drawn ? `${recipe.control.mode} (drawn)` : recipe.control.mode]] as [string, string][]) : []),
+    ...(recipe.control?.mode === 'canny' && recipe.control.low !== undefined && recipe.control.high !== undefined
+      ? ([['Canny thresholds', `${recipe.control.low}/${recipe.control.high}`]] as [string, string][])
+      : []),
+    ...(recipe.control && (recipe.control.start !== undefined || recipe.control.end !== undefined)
+      ? ([['ControlNet guidance start', recipe.control.start ?? 0], ['ControlNet guidance end', recipe.control.end ?? 1]] as [string, number][])
+      : []),
     ...('embedding' in recipe.subject ? ([['Subject embedding hash', recipe.subject.embedding.sha256.slice(0, A1111_MODEL_HASH_DIGITS)]] as [string, string][]) : []),
     ...(recipe.lora ? ([['LoRA hash', recipe.lora.sha256.slice(0, A1111_MODEL_HASH_DIGITS)], ['LoRA scale', recipe.lora.scale]] as [string, string | number][]) : []),
     ...(recipe.finetune ? ([['Fine-tune hash', recipe.finetune.sha256.slice(0, A1111_MODEL_HASH_DIGITS)], ['Fine-tune strength', recipe.finetune.scale]] as [string, string | number][]) : []),
@@ -262,6 +306,7 @@ export function createRecipe(fields: Omit<Recipe, 'app' | 'recipeVersion'>): Rec
     fields.deviceNotes !== undefined ? DEVICE_NOTES_RECIPE_VERSION : 1,
     fields.lora || 'embedding' in fields.subject ? ADAPTER_RECIPE_VERSION : 1,
     fields.finetune || fields.styles ? LIBRARY_ADAPTERS_RECIPE_VERSION : 1,
+    fields.control && controlHasDetails(fields.control) ? CONTROL_DETAILS_RECIPE_VERSION : 1,
   ];
   const recipeVersion = Math.max(...needs);
   return parseRecipe({ app: RECIPE_APP, recipeVersion, ...fields });

@@ -14,7 +14,7 @@ const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /** The pure layers: they must run anywhere (main, worker, renderer, tests) with nothing but the ES library. */
 /** The pure layers: folders end with '/'. tsconfig.pure.json lists the same set for the no-DOM, no-Node type check. */
-export const PURE_LAYERS = ['main/api/contract.ts', 'main/engine/graph/', 'main/engine/nets/', 'main/engine/tokenizers/', 'main/engine/schedulers/', 'main/engine/random/', 'main/engine/io/npy.ts', 'main/engine/providers/', 'main/engine/training/'];
+export const PURE_LAYERS = ['main/api/contract.ts', 'main/engine/graph/', 'main/engine/nets/', 'main/engine/tokenizers/', 'main/engine/schedulers/', 'main/engine/random/', 'main/engine/io/npy.ts', 'main/engine/providers/', 'main/engine/training/', 'main/engine/imaging/canny.ts'];
 const CONTRACT = 'main/api/contract.ts';
 /** Packages that only work in Node or Electron's main process (native add-ons, Node APIs). */
 const NODE_ONLY_PACKAGES = ['electron', 'onnxruntime-node', 'better-sqlite3', 'sharp', 'ws', 'commander', 'bindings'];

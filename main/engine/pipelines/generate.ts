@@ -23,7 +23,7 @@ import { createScheduler, type SchedulerName } from '../schedulers/scheduler';
 import { parseSchedulerConfig } from '../schedulers/scheduler-config';
 import { torchRandn, type TorchSeed } from '../random/torch-randn';
 import { parseImageProcessorConfig, preprocessControlImage, type PixelTensor } from '../imaging/preprocess';
-import { requireComponent, type ModelFolder } from './model-folder';
+import { ModelFolderError, requireComponent, type ModelComponent, type ModelFolder } from './model-folder';
 import type { TensorValue } from '../runtime/runtime-protocol';
 import { jointCatalogs } from './joint-catalogs';
 import { LORA_SCALE_INPUT, loraInputNames, type LoraGraphOption } from '../nets/lora-layers';
@@ -61,6 +61,15 @@ export interface GenerateRequest {
   /** A ControlNet conditioning image (the model must have a controlnet component). */
   control?: ImageInput;
   controlScale?: number;
+  /**
+   * The fraction of the steps where control starts and ends (default 0 and 1), as diffusers'
+   * `control_guidance_start/end`: step i of n is controlled when i/n ≥ start and (i+1)/n ≤ end; outside,
+   * the residuals are scaled by 0 (adding zero leaves the UNet's sums exactly as without control).
+   */
+  controlStart?: number;
+  controlEnd?: number;
+  /** A ControlNet from another folder (e.g. a depth ControlNet) instead of the model's own `controlnet`. */
+  controlnet?: ModelComponent;
   promptStrength?: number;
   promptReps?: number;
   /**
@@ -142,8 +151,13 @@ function checkRequest(request: GenerateRequest): void {
   if (!Number.isInteger(steps) || steps < 1 || steps > 1000) throw new Error(`steps must be an integer from 1 to 1000 (got ${steps})`);
   const guidance = request.guidanceScale ?? GENERATE_DEFAULTS.guidanceScale;
   if (!Number.isFinite(guidance) || guidance < 0) throw new Error(`guidance must be a non-negative number (got ${guidance})`);
-  if (request.control && !request.model.components.has('controlnet')) {
-    throw new Error(`a control image needs a model with a ControlNet (${request.model.dir} is a ${request.model.pipelineClass})`);
+  if (request.control && !request.controlnet && !request.model.components.has('controlnet')) {
+    throw new Error(`a control image needs a model with a ControlNet (${request.model.dir} is a ${request.model.pipelineClass}) or a ControlNet chosen beside it`);
+  }
+  const start = request.controlStart ?? 0;
+  const end = request.controlEnd ?? 1;
+  if (!(Number.isFinite(start) && Number.isFinite(end) && start >= 0 && end <= 1 && start < end)) {
+    throw new Error(`control start and end must satisfy 0 ≤ start < end ≤ 1 (got ${start} and ${end})`);
   }
   if (request.lora) {
     if (!Number.isFinite(request.lora.scale)) throw new Error(`the LoRA scale must be a number (got ${request.lora.scale})`);
@@ -206,6 +220,7 @@ export async function generate(requested: EngineContext, request: GenerateReques
     [GUIDED_STEP_INPUTS.guidanceScale]: { type: 'float32', dims: [1], data: Float32Array.of(guidanceScale) },
     ...(await controlFeeds(request, geometry)),
   };
+  const controlScale = request.controlScale ?? GENERATE_DEFAULTS.controlScale;
   const previewEvery = options.previewEvery ?? 5;
   try {
     const timesteps = scheduler.timesteps;
@@ -214,6 +229,7 @@ export async function generate(requested: EngineContext, request: GenerateReques
       const modelInput = scheduler.scaleModelInput(latents, timestep);
       const outputs = await denoiser.run({
         ...constantFeeds,
+        ...(request.control ? { [GUIDED_STEP_INPUTS.conditioningScale]: { type: 'float32' as const, dims: [1], data: Float32Array.of(controlScale * controlKeep(request, index, timesteps.length)) } } : {}),
         [GUIDED_STEP_INPUTS.sample]: { type: 'float32', dims: latentShape, data: modelInput },
         [GUIDED_STEP_INPUTS.timestep]: { type: 'float32', dims: [1], data: Float32Array.of(timestep) },
       });
@@ -285,7 +301,7 @@ async function openDenoiser(context: EngineContext, request: GenerateRequest, ge
       optimization: CONV_GRAPH_OPTIMIZATION,
     });
   }
-  const controlnet = requireComponent(model, 'controlnet');
+  const controlnet = request.controlnet ? withConfig(request.controlnet) : requireComponent(model, 'controlnet');
   checkControlNetFitsUnet(unet.config, controlnet.config);
   const controlWeights = await componentCatalog(context, controlnet);
   const joint = jointCatalogs([unetWeights, controlWeights]);
@@ -350,10 +366,19 @@ async function controlFeeds(request: GenerateRequest, geometry: Geometry): Promi
     const processor = parseImageProcessorConfig(requireComponent(request.model, 'image_processor').config);
     pixels = await preprocessControlImage(request.control.path, { height: geometry.height, width: geometry.width }, processor);
   }
-  return {
-    [GUIDED_STEP_INPUTS.controlnetCond]: { type: 'float32', dims: [...pixels.dims], data: pixels.data },
-    [GUIDED_STEP_INPUTS.conditioningScale]: { type: 'float32', dims: [1], data: Float32Array.of(request.controlScale ?? GENERATE_DEFAULTS.controlScale) },
-  };
+  return { [GUIDED_STEP_INPUTS.controlnetCond]: { type: 'float32', dims: [...pixels.dims], data: pixels.data } };
+}
+
+function withConfig(component: ModelComponent): ModelComponent & { config: Record<string, unknown> } {
+  if (!component.config) throw new ModelFolderError(component.dir, ['the ControlNet has no config.json']);
+  return component as ModelComponent & { config: Record<string, unknown> };
+}
+
+/** 1 where control applies at model call `index` of `calls`, else 0 (diffusers' `controlnet_keep`). */
+export function controlKeep(request: Pick<GenerateRequest, 'controlStart' | 'controlEnd'>, index: number, calls: number): number {
+  const start = request.controlStart ?? 0;
+  const end = request.controlEnd ?? 1;
+  return index / calls < start || (index + 1) / calls > end ? 0 : 1;
 }
 
 async function decodeLatents(context: EngineContext, model: ModelFolder, latents: Float32Array, geometry: Geometry, keepRaw: boolean): Promise<{ image: Float32Array; raw: Float32Array | null }> {

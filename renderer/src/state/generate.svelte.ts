@@ -1,4 +1,4 @@
-import type { AdapterSummary, GenerationRequest, GenerationSummary, JobSummary, SchedulerName, StudioBridge, SubjectDetail } from '../contract';
+import type { AdapterSummary, ControlUse, GenerationRequest, GenerationSummary, JobSummary, SchedulerName, StudioBridge, SubjectDetail } from '../contract';
 import { toStudioError, type StudioError } from '../transport/studio-error';
 import { isActive, type JobsState } from './jobs.svelte';
 import type { LibraryState } from './library.svelte';
@@ -6,6 +6,7 @@ import type { RecipeFormValues } from './recipe-fields';
 import { PhotoWeights } from './photo-weights.svelte';
 import { SETTING_LIMITS, type SettingsState } from './settings.svelte';
 import { firstReadyModel } from './subjects.svelte';
+import type { ControlState } from './control.svelte';
 
 /** The negative prompt most BLIP-Diffusion examples use. */
 export const NEGATIVE_PRESET =
@@ -66,6 +67,8 @@ export class GenerateState {
   styleUses = $state<{ adapterId: number; scale: number }[]>([]);
   /** The chosen subject's per-photo weights (saved on the subject, as on its page). */
   readonly weights: PhotoWeights;
+  /** The control panel's state (the studio connects it). */
+  control: ControlState | null = null;
   #subjectAdapters = $state.raw<readonly AdapterSummary[]>([]);
   #styleAdapters = $state.raw<readonly AdapterSummary[]>([]);
   readonly #bridge: StudioBridge;
@@ -289,6 +292,13 @@ export class GenerateState {
     return all.filter((generation) => subjectId === undefined || generation.subjectId === subjectId).slice(0, RECENT_RESULTS);
   });
 
+  /** The output size when both fields are valid, else null. */
+  get outputSize(): { width: number; height: number } | null {
+    const width = parseSize(this.width);
+    const height = parseSize(this.height);
+    return width === null || height === null ? null : { width, height };
+  }
+
   setSize(size: number): void {
     this.width = String(size);
     this.height = String(size);
@@ -327,6 +337,8 @@ export class GenerateState {
     this.#scheduler = values.scheduler;
     this.width = String(values.width);
     this.height = String(values.height);
+    if (values.control !== null) void this.control?.restore(values.control);
+    else if (this.control) this.control.enabled = false;
   }
 
   async start(): Promise<void> {
@@ -340,6 +352,14 @@ export class GenerateState {
     const seed = this.seed.trim();
     const mix = this.mixSubject;
     const negative = this.negativePrompt.trim();
+    let control: ControlUse | null;
+    try {
+      control = (await this.control?.use()) ?? null;
+    } catch (error) {
+      this.#startError = toStudioError(error);
+      this.#starting = false;
+      return;
+    }
     const request: GenerationRequest = {
       subjectId: subject.id,
       prompt: this.prompt.trim(),
@@ -356,6 +376,7 @@ export class GenerateState {
       ...(mix === null ? {} : { mix: { subjectId: mix.id, ratio: this.mixRatio } }),
       ...(this.finetune === null ? {} : { finetune: { adapterId: this.finetune.id, scale: this.finetuneStrength } }),
       ...(this.styleUses.length === 0 ? {} : { styles: this.styleUses.map((use) => ({ ...use })) }),
+      ...(control === null ? {} : { control }),
     };
     this.#startError = null;
     try {

@@ -64,6 +64,8 @@ export function recipeRows(recipe: Record<string, unknown>, subjectName: string 
     row('mix', 'Mixed with', mixLabel(record(recipe['mix']))),
     row('mixPhotos', 'Its photos', photoList(record(record(recipe['mix'])?.['subject'])), true),
     row('finetune', 'Fine-tune', adapterLabel(record(recipe['finetune']))),
+    row('control', 'Control', controlLabel(record(recipe['control']))),
+    row('controlMap', 'Control map', shortHash(record(recipe['control'])?.['sha256']), true),
     lines('styles', 'Style LoRAs', Array.isArray(recipe['styles']) ? recipe['styles'].map((style) => adapterLabel(record(style)) ?? '?') : null),
     row('device', 'Device', text(recipe['device'])),
     lines('deviceNotes', 'Device notes', deviceNotes(recipe['deviceNotes'])),
@@ -94,6 +96,26 @@ function adapterLabel(adapter: Record<string, unknown> | null): string | null {
   return `${text(adapter['name']) ?? 'unnamed'}, strength ${typeof scale === 'number' && Number.isFinite(scale) ? scale : '?'}`;
 }
 
+const CONTROL_MODE_LABELS: Readonly<Record<string, string>> = { canny: 'Edges (Canny)', depth: 'Depth', image: 'Map as is' };
+
+/** "Edges (Canny 30/70), drawn over · scale 1 · steps 0–50 %": how the map was made and how it steered. */
+function controlLabel(control: Record<string, unknown> | null): string | null {
+  if (control === null) return null;
+  const mode = text(control['mode']);
+  const low = text(control['low']);
+  const high = text(control['high']);
+  const made = mode === null ? 'A control image' : `${CONTROL_MODE_LABELS[mode] ?? mode}${mode === 'canny' && low !== null && high !== null ? ` ${low}/${high}` : ''}`;
+  const start = numberField(control['start'], 0);
+  const end = numberField(control['end'], 1);
+  const window = start !== 0 || end !== 1 ? ` · steps ${Math.round(start * 100)}–${Math.round(end * 100)} %` : '';
+  return `${made}${control['drawn'] === true ? ', drawn over' : ''} · scale ${text(control['scale']) ?? '?'}${window}`;
+}
+
+function shortHash(value: unknown): string | null {
+  const hash = text(value);
+  return hash === null ? null : `${hash.slice(0, 12)}…`;
+}
+
 /** "Mittens · cat, 30 %": the subject mixed in and its share (1 − ratio). */
 function mixLabel(mix: Record<string, unknown> | null): string | null {
   if (mix === null) return null;
@@ -119,6 +141,42 @@ function lines(key: string, label: string, values: readonly string[] | null): Re
   return values === null ? null : { key, label, value: values.join('\n'), lines: true };
 }
 
+/** A recipe's control, as the control panel restores it. */
+export interface RecipeControlValues {
+  mapId: string;
+  sourceId: string | null;
+  mode: 'canny' | 'depth' | 'image';
+  low: number | null;
+  high: number | null;
+  drawn: boolean;
+  scale: number;
+  start: number;
+  end: number;
+}
+
+const SHA256 = /^[0-9a-f]{64}$/;
+
+function controlValues(value: unknown): RecipeControlValues | null {
+  const control = record(value);
+  const mapId = text(control?.['sha256']);
+  if (control === null || mapId === null || !SHA256.test(mapId)) return null;
+  const sourceId = text(record(control['source'])?.['sha256']);
+  const mode = text(control['mode']);
+  const low = numberField(control['low'], NaN);
+  const high = numberField(control['high'], NaN);
+  return {
+    mapId,
+    sourceId: sourceId !== null && SHA256.test(sourceId) ? sourceId : null,
+    mode: mode === 'canny' || mode === 'depth' ? mode : 'image',
+    low: Number.isFinite(low) ? low : null,
+    high: Number.isFinite(high) ? high : null,
+    drawn: control['drawn'] === true,
+    scale: numberField(control['scale'], 1),
+    start: numberField(control['start'], 0),
+    end: numberField(control['end'], 1),
+  };
+}
+
 /** What "Reuse settings" puts into the Generate form. */
 export interface RecipeFormValues {
   /** The library subject, or null when the recipe's subject is no longer there. */
@@ -129,6 +187,8 @@ export interface RecipeFormValues {
   mix: { subjectId: number; ratio: number } | null;
   /** The fine-tune's strength when the recipe used one (Generate picks the subject's fine-tune), else null. */
   finetuneStrength: number | null;
+  /** The recipe's control map and settings, when it used one. */
+  control: RecipeControlValues | null;
   prompt: string;
   negativePrompt: string;
   seed: string;
@@ -159,6 +219,7 @@ export function recipeFormValues(
     targetSubject: text(recipe['targetSubject']) ?? null,
     mix: mixSubjectId !== null && ratio >= 0 && ratio <= 1 ? { subjectId: mixSubjectId, ratio } : null,
     finetuneStrength: finetuneStrengthOf(recipe['finetune']),
+    control: controlValues(recipe['control']),
     prompt: text(recipe['prompt']) ?? '',
     negativePrompt: text(recipe['negativePrompt']) ?? '',
     seed: text(recipe['seed']) ?? '',

@@ -4,6 +4,7 @@ import type { Transport } from '../transport/transport';
 import { AppState } from './app.svelte';
 import { ConnectionState } from './connection.svelte';
 import { FinetunesState } from './finetunes.svelte';
+import { ControlState } from './control.svelte';
 import { GalleryState } from './gallery.svelte';
 import { GenerateState } from './generate.svelte';
 import { JobsState } from './jobs.svelte';
@@ -38,6 +39,7 @@ export class Studio {
   readonly generate: GenerateState;
   readonly gallery: GalleryState;
   readonly finetunes: FinetunesState;
+  readonly control: ControlState;
   readonly #transport: Transport;
   #refreshing = $state(false);
 
@@ -66,6 +68,8 @@ export class Studio {
     this.generate = new GenerateState(bridge, this.jobs, this.library, this.settings);
     this.gallery = new GalleryState(bridge, this.library);
     this.finetunes = new FinetunesState(bridge, this.jobs);
+    this.control = new ControlState(bridge, () => this.generate.outputSize);
+    this.generate.control = this.control;
   }
 
   readonly nextStep: NextStep = $derived.by(() => {
