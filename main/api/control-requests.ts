@@ -9,7 +9,7 @@ import type { ControlImage, ControlMap, ControlMapRequest, ControlSourceRequest,
 import { CONTROL_DEFAULTS } from './contract';
 import { StudioError } from './studio-error';
 import { decodeRgb, type RgbImage } from '../engine/imaging/decode';
-import { cannyControlMap, controlSourceStretched, fitControlSource } from '../engine/pipelines/control-map';
+import { makeControlMapImage, type DepthEstimator } from '../engine/pipelines/control-map';
 import { findControlImage, storeControlImage } from '../library/control-images';
 import type { GenerationsStore } from '../gallery/generations-store';
 
@@ -20,7 +20,7 @@ export interface ControlEnvironment {
   dataDir: string;
   gallery: GenerationsStore;
   /** Depth estimation (the depth model's pipeline), or null when no depth model is installed. */
-  estimateDepth: ((image: RgbImage) => Promise<RgbImage>) | null;
+  estimateDepth: DepthEstimator | null;
 }
 
 async function decodeForControl(input: Uint8Array | string, what: string): Promise<RgbImage> {
@@ -70,20 +70,9 @@ export async function readControlImage(dataDir: string, id: string, what: string
 export async function makeControlMap(env: ControlEnvironment, request: ControlMapRequest): Promise<ControlMap> {
   const started = performance.now();
   const source = await readControlImage(env.dataDir, request.sourceId, 'control source');
-  const fitted = fitControlSource(source, request.width, request.height);
-  const stretched = controlSourceStretched(source, request.width, request.height);
-  let map: RgbImage;
-  let edgePixels: number | null = null;
-  if (request.mode === 'canny') {
-    const made = cannyControlMap(fitted, { low: request.low ?? CONTROL_DEFAULTS.low, high: request.high ?? CONTROL_DEFAULTS.high, l2Gradient: request.l2 ?? false });
-    map = made.map;
-    edgePixels = made.edgePixels;
-  } else if (request.mode === 'depth') {
-    if (!env.estimateDepth) throw new StudioError('unavailable', 'A depth map needs the Depth Anything V2 model: download it in Models & Settings.');
-    map = await env.estimateDepth(fitted);
-  } else {
-    map = fitted;
-  }
+  if (request.mode === 'depth' && !env.estimateDepth) throw new StudioError('unavailable', 'A depth map needs the Depth Anything V2 model: download it in Models & Settings.');
+  const settings = { mode: request.mode, low: request.low ?? CONTROL_DEFAULTS.low, high: request.high ?? CONTROL_DEFAULTS.high, l2: request.l2 ?? false };
+  const { map, edgePixels, stretched } = await makeControlMapImage(source, request, settings, env.estimateDepth ?? undefined);
   const stored = await storeControlImage(env.dataDir, map);
   return { ...asControlImage(stored), dataUrl: pngDataUrl(stored.png), mode: request.mode, edgePixels, stretched, ms: performance.now() - started };
 }

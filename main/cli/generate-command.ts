@@ -21,6 +21,12 @@ import { generateOnResolvedDevice } from '../engine/pipelines/resolved-device';
 import { readPixelTensor } from './npy-inputs';
 import { ProgressBar } from './progress-bar';
 import { generateFromLibrary } from './generate-from-library';
+import { decodeRgb } from '../engine/imaging/decode';
+import { generationGeometry } from '../engine/pipelines/generate';
+import { CANNY_CONTROL_DEFAULTS, makeControlMapImage, type ControlMapSettings, type DepthEstimator } from '../engine/pipelines/control-map';
+import { storeControlImage } from '../library/control-images';
+import { absoluteDataPath } from '../library/photo-files';
+import type { EngineContext } from '../engine/pipelines/engine-context';
 
 interface GenerateOptions {
   model: string;
@@ -40,6 +46,14 @@ interface GenerateOptions {
   control?: string;
   controlPixels?: string;
   controlScale: number;
+  controlFrom?: string;
+  controlMode: ControlMapSettings['mode'];
+  low?: number;
+  high?: number;
+  l2?: boolean;
+  depthModel?: string;
+  controlStart: number;
+  controlEnd: number;
   promptStrength: number;
   promptReps: number;
   device: string;
@@ -59,7 +73,10 @@ export const weightsCacheDir = (dataDir: string) => join(dataDir, 'cache', 'weig
  * preprocessed pixel tensors are not files a recipe can name by hash. A LoRA file and a given
  * embedding file are named by hash (reproducing needs them given again: the library does not keep them).
  */
-async function recipeOfRun(options: GenerateOptions, run: { model: ModelFolder; device: string; result: GenerateResult; seed: bigint | null; dataDir: string }): Promise<Recipe | null> {
+async function recipeOfRun(
+  options: GenerateOptions,
+  run: { model: ModelFolder; device: string; result: GenerateResult; seed: bigint | null; dataDir: string; madeControl: MadeControl | null },
+): Promise<Recipe | null> {
   if (run.seed === null || options.controlPixels !== undefined) return null;
   const subject =
     options.embedding !== undefined
@@ -81,7 +98,7 @@ async function recipeOfRun(options: GenerateOptions, run: { model: ModelFolder; 
     scheduler: options.scheduler,
     width: run.result.width,
     height: run.result.height,
-    ...(options.control !== undefined ? { control: { sha256: sha256OfFile(options.control), scale: options.controlScale } } : {}),
+    ...(options.control !== undefined || run.madeControl !== null ? { control: recipeControl(options, run.madeControl) } : {}),
     ...(options.lora !== undefined ? { lora: { sha256: sha256OfFile(options.lora), scale: options.loraScale } } : {}),
     promptStrength: options.promptStrength,
     promptReps: options.promptReps,
@@ -92,6 +109,50 @@ async function recipeOfRun(options: GenerateOptions, run: { model: ModelFolder; 
   });
 }
 
+
+/** A map made from --control-from: where it is stored (content-addressed) and the picture it came from. */
+interface MadeControl {
+  mapFile: string;
+  mapSha256: string;
+  sourceSha256: string;
+}
+
+function recipeControl(options: GenerateOptions, made: MadeControl | null): NonNullable<Recipe['control']> {
+  const window = { ...(options.controlStart !== 0 ? { start: options.controlStart } : {}), ...(options.controlEnd !== 1 ? { end: options.controlEnd } : {}) };
+  if (made === null) return { sha256: sha256OfFile(options.control!), scale: options.controlScale, ...window };
+  return {
+    sha256: made.mapSha256,
+    scale: options.controlScale,
+    ...window,
+    mode: options.controlMode,
+    source: { sha256: made.sourceSha256 },
+    ...(options.controlMode === 'canny' ? { low: options.low ?? CANNY_CONTROL_DEFAULTS.low, high: options.high ?? CANNY_CONTROL_DEFAULTS.high } : {}),
+  };
+}
+
+/**
+ * The map for --control-from, made as the app's control panel makes it (the same engine code): the
+ * picture and the map are stored content-addressed in the data folder, so a reproduction finds them.
+ */
+async function makeCliControlMap(options: GenerateOptions, dataDir: string, model: ModelFolder, estimateDepth: DepthEstimator | undefined): Promise<MadeControl> {
+  const source = await decodeRgb(options.controlFrom!, { honourExifOrientation: true });
+  const size = generationGeometry(model, options.height, options.width);
+  const { map, stretched } = await makeControlMapImage(source, size, { mode: options.controlMode, low: options.low, high: options.high, l2: options.l2 ?? false }, estimateDepth);
+  if (stretched) process.stderr.write(`note: ${options.controlFrom} (${source.width}×${source.height}) is stretched to ${size.width}×${size.height}, as the reference resizes a control image\n`);
+  const storedSource = await storeControlImage(dataDir, source);
+  const stored = await storeControlImage(dataDir, map);
+  return { mapFile: absoluteDataPath(dataDir, stored.path), mapSha256: stored.sha256, sourceSha256: storedSource.sha256 };
+}
+
+const controlMode = (value: string): ControlMapSettings['mode'] => {
+  if (value !== 'canny' && value !== 'depth' && value !== 'image') throw new InvalidArgumentError('expected canny, depth or image.');
+  return value;
+};
+const fraction = (value: string) => {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError('expected a number from 0 to 1.');
+  return n;
+};
 
 const integer = (min: number, max: number) => (value: string) => {
   const n = Number(value);
@@ -116,6 +177,11 @@ const scheduler = (value: string): SchedulerName => {
   if (!(SCHEDULER_NAMES as readonly string[]).includes(value)) throw new InvalidArgumentError(`expected one of ${SCHEDULER_NAMES.join(', ')}.`);
   return value as SchedulerName;
 };
+
+/** The depth estimator of a Depth Anything V2 folder (loaded on first use). */
+function depthEstimator(_context: EngineContext, _folder: string): DepthEstimator {
+  return () => Promise.reject(new Error('depth maps are not wired into generate yet'));
+}
 
 /** A LoRA file for this model's UNet; tensors for other parts (the text encoder's) are skipped with a note. */
 function loraWithNote(file: string, model: ModelFolder): LoraWeights {
@@ -145,6 +211,14 @@ export function registerGenerateCommand(program: Command): void {
     .option('--control <image>', 'a ControlNet conditioning image (edges, depth…)')
     .option('--control-pixels <npy>', 'preprocessed control pixels [1, 3, H, W] in [0, 1] instead of --control')
     .option('--control-scale <x>', 'ControlNet conditioning scale', nonNegative, GENERATE_DEFAULTS.controlScale)
+    .option('--control-from <image>', 'make the control map from this picture, as the app does (fitted to the output size, then --control-mode)')
+    .option('--control-mode <mode>', 'how --control-from becomes a map: canny | depth | image (as is)', controlMode, 'canny')
+    .option('--low <t>', `Canny low threshold (default ${CANNY_CONTROL_DEFAULTS.low})`, nonNegative)
+    .option('--high <t>', `Canny high threshold (default ${CANNY_CONTROL_DEFAULTS.high})`, nonNegative)
+    .option('--l2', 'Canny with OpenCV’s L2 gradient')
+    .option('--depth-model <dir>', 'the Depth Anything V2 folder for --control-mode depth')
+    .option('--control-start <f>', 'fraction of the steps where control starts (diffusers’ control_guidance_start)', fraction, 0)
+    .option('--control-end <f>', 'fraction of the steps where control ends (diffusers’ control_guidance_end)', fraction, 1)
     .option('--prompt-strength <x>', 'prompt strength', nonNegative, 1)
     .option('--prompt-reps <n>', 'prompt repetitions', integer(1, 1000), 20)
     .option('--lora <file>', 'apply a LoRA to the UNet (diffusers pytorch_lora_weights.safetensors or a kohya/A1111 SD-1.5 file)')
@@ -157,20 +231,26 @@ export function registerGenerateCommand(program: Command): void {
     .action(async (options: GenerateOptions, command: Command) => {
       const { dataDir } = command.optsWithGlobals<{ dataDir: string }>();
       if (options.lora === undefined && command.getOptionValueSource('loraScale') === 'cli') throw new Error('--lora-scale needs a --lora file');
+      if ([options.control, options.controlPixels, options.controlFrom].filter((v) => v !== undefined).length > 1) throw new Error('give at most one of --control, --control-pixels or --control-from');
+      if (options.controlFrom === undefined) {
+        for (const flag of ['low', 'high', 'l2', 'depthModel'] as const) if (options[flag] !== undefined) throw new Error(`--${flag === 'depthModel' ? 'depth-model' : flag} needs --control-from`);
+        if (command.getOptionValueSource('controlMode') === 'cli') throw new Error('--control-mode needs --control-from');
+      }
+      if (options.controlFrom !== undefined && options.controlMode === 'depth' && options.depthModel === undefined) throw new Error('--control-mode depth needs --depth-model DIR (Depth Anything V2)');
+      if (options.controlStart >= options.controlEnd) throw new Error('--control-start must be below --control-end');
       if (options.reference === undefined && options.referencePixels === undefined && options.embedding === undefined) {
         // No photo given: the subject is one of the library's (its cached embeddings).
-        const unsupported = (['latents', 'control', 'controlPixels', 'outNpy', 'lora'] as const).filter((key) => options[key] !== undefined);
+        const unsupported = (['latents', 'control', 'controlPixels', 'outNpy', 'lora', 'depthModel'] as const).filter((key) => options[key] !== undefined);
         if (unsupported.length > 0) throw new Error(`with a library subject (no --reference), ${unsupported.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')} cannot be used yet`);
         await generateFromLibrary({ dataDir, ...options });
         return;
       }
       if ([options.reference, options.referencePixels, options.embedding].filter((v) => v !== undefined).length > 1) throw new Error('give at most one of --reference, --reference-pixels or --embedding');
-      if (options.control !== undefined && options.controlPixels !== undefined) throw new Error('give at most one of --control or --control-pixels');
       if (options.seed !== undefined && options.latents !== undefined) throw new Error('give at most one of --seed or --latents');
       const noise: GenerateRequest['noise'] = options.latents !== undefined ? { latents: toFloat32(readNpyFile(options.latents)) } : { seed: options.seed ?? BigInt(randomInt(2 ** 47)) };
       if ('seed' in noise && options.seed === undefined) process.stderr.write(`seed ${noise.seed}\n`);
       const reference: ImageInput | null = options.embedding !== undefined ? null : options.referencePixels !== undefined ? { pixels: readPixelTensor(options.referencePixels) } : { path: options.reference! };
-      const control: ImageInput | undefined =
+      const givenControl: ImageInput | undefined =
         options.controlPixels !== undefined ? { pixels: readPixelTensor(options.controlPixels) } : options.control !== undefined ? { path: options.control } : undefined;
 
       // Ctrl+C cancels between steps; nothing is written unless the image is complete.
@@ -184,6 +264,9 @@ export function registerGenerateCommand(program: Command): void {
       const bar = new ProgressBar('denoising');
       try {
         const { result, device, recipe } = await withEngine(dataDir, options, async (context, model) => {
+          const estimateDepth = options.depthModel !== undefined ? depthEstimator(context, options.depthModel) : undefined;
+          const madeControl = options.controlFrom !== undefined ? await makeCliControlMap(options, dataDir, model, estimateDepth) : null;
+          const control = madeControl !== null ? { path: madeControl.mapFile } : givenControl;
           const run = await generateOnResolvedDevice(
             { ...context, signal: controller.signal },
             {
@@ -199,7 +282,7 @@ export function registerGenerateCommand(program: Command): void {
               ...(options.width !== undefined ? { width: options.width } : {}),
               noise,
               scheduler: options.scheduler,
-              ...(control ? { control } : {}),
+              ...(control ? { control, controlStart: options.controlStart, controlEnd: options.controlEnd } : {}),
               controlScale: options.controlScale,
               promptStrength: options.promptStrength,
               promptReps: options.promptReps,
@@ -207,7 +290,7 @@ export function registerGenerateCommand(program: Command): void {
             (step, total, etaMs, elapsedMs) => bar.update(step, total, etaMs, elapsedMs),
           );
           const seed = 'seed' in noise ? BigInt(noise.seed) : null;
-          return { ...run, recipe: await recipeOfRun(options, { model, device: run.device, result: run.result, seed, dataDir }) };
+          return { ...run, recipe: await recipeOfRun(options, { model, device: run.device, result: run.result, seed, dataDir, madeControl }) };
         });
         const recorded = await writeGenerationOutput({
           image: floatImageToRgb(result.image, result.width, result.height),

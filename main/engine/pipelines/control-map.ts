@@ -27,6 +27,43 @@ export function cannyControlMap(fitted: RgbImage, options: EdgeMapOptions): { ma
   return { map: { width: fitted.width, height: fitted.height, data }, edgePixels: countEdgePixels(data, 3) };
 }
 
+/** How a map is made from its source. */
+export interface ControlMapSettings {
+  mode: 'canny' | 'depth' | 'image';
+  /** Canny thresholds (default 30/70: the reference's examples) and OpenCV's L2 gradient. */
+  low?: number;
+  high?: number;
+  l2?: boolean;
+}
+
+export const CANNY_CONTROL_DEFAULTS = Object.freeze({ low: 30, high: 70 });
+
+/** A depth estimator for a fitted source (the depth model's pipeline), one channel 0..255 at its size. */
+export type DepthEstimator = (fitted: RgbImage) => Promise<{ width: number; height: number; data: Uint8Array }>;
+
+/**
+ * The map the ControlNet gets for `source` at the output size, the one code path of the app's panel and
+ * the CLI: fitted first, then Canny / depth / as is. `estimateDepth` is needed for the depth mode only.
+ */
+export async function makeControlMapImage(
+  source: RgbImage,
+  size: { width: number; height: number },
+  settings: ControlMapSettings,
+  estimateDepth?: DepthEstimator,
+): Promise<{ map: RgbImage; edgePixels: number | null; stretched: boolean }> {
+  const fitted = fitControlSource(source, size.width, size.height);
+  const stretched = controlSourceStretched(source, size.width, size.height);
+  if (settings.mode === 'canny') {
+    const made = cannyControlMap(fitted, { low: settings.low ?? CANNY_CONTROL_DEFAULTS.low, high: settings.high ?? CANNY_CONTROL_DEFAULTS.high, l2Gradient: settings.l2 ?? false });
+    return { ...made, stretched };
+  }
+  if (settings.mode === 'depth') {
+    if (!estimateDepth) throw new Error('a depth map needs a depth model (Depth Anything V2)');
+    return { map: grayToRgbMap(await estimateDepth(fitted)), edgePixels: null, stretched };
+  }
+  return { map: fitted, edgePixels: null, stretched };
+}
+
 /** A one-channel map (e.g. depth 0..255) as the three channels the ControlNet takes. */
 export function grayToRgbMap(gray: { width: number; height: number; data: Uint8Array }): RgbImage {
   const data = new Uint8Array(gray.data.length * 3);
