@@ -242,9 +242,30 @@ export interface ModelSummary {
   hasControlNet: boolean;
 }
 
-/** The hub repositories the app downloads (into `<data>/models/<owner>--<name>`). */
-export type HubRepo = 'Salesforce/blipdiffusion' | 'Salesforce/blipdiffusion-controlnet';
-export const HUB_REPOS = ['Salesforce/blipdiffusion', 'Salesforce/blipdiffusion-controlnet'] as const satisfies readonly HubRepo[];
+/** The hub repositories the app downloads (into `<data>/models/<owner>--<name>`): two pipelines, then two control models. */
+export type HubRepo = 'Salesforce/blipdiffusion' | 'Salesforce/blipdiffusion-controlnet' | 'depth-anything/Depth-Anything-V2-Small-hf' | 'lllyasviel/sd-controlnet-depth';
+export const HUB_REPOS = [
+  'Salesforce/blipdiffusion',
+  'Salesforce/blipdiffusion-controlnet',
+  'depth-anything/Depth-Anything-V2-Small-hf',
+  'lllyasviel/sd-controlnet-depth',
+] as const satisfies readonly HubRepo[];
+
+/** A control model: a ControlNet on its own (used beside a BLIP-Diffusion model) or a depth estimator. */
+export type ControlModelKind = 'controlnet' | 'depth-estimator';
+/** What a ControlNet was trained on (from its name; a depth estimator makes depth maps). */
+export type ControlConditioning = 'canny' | 'depth' | 'other';
+
+export interface ControlModelSummary {
+  id: number;
+  name: string;
+  kind: ControlModelKind;
+  conditioning: ControlConditioning;
+  folder: string;
+  /** Fingerprint over its files: recipes name a ControlNet by it. */
+  hash: string;
+  createdAt: string;
+}
 
 /**
  * A model folder the user already has, to check and add. `folder` is an absolute path typed by the
@@ -285,6 +306,8 @@ export interface ModelDownloadInfo {
   error: { message: string; file: string | null } | null;
   /** The library model made from this download, once it is checked and registered. */
   modelId: number | null;
+  /** The control model made from it (the ControlNet and depth-estimator repositories), once registered. */
+  controlModelId: number | null;
 }
 
 export interface ModelRemoval {
@@ -451,6 +474,8 @@ export interface ControlUse {
   high?: number;
   /** Painted over in the draw mode. */
   drawn?: boolean;
+  /** A ControlNet from the control models (e.g. a depth ControlNet) instead of the model's own. */
+  controlnetId?: number;
 }
 
 export interface AdapterUse {
@@ -635,6 +660,10 @@ export interface StudioApi {
   makeControlMap(request: ControlMapRequest): Promise<ControlMap>;
   /** Stores a map drawn or corrected in the app. */
   saveDrawnControlMap(map: DrawnControlMap): Promise<ControlMap>;
+  /** ControlNets on their own and depth estimators (downloaded or added as folders with addModelFolder). */
+  listControlModels(): Promise<ControlModelSummary[]>;
+  /** Removes a control model from the library; its files too when `deleteFiles` and it was downloaded here. */
+  removeControlModel(removal: ModelRemoval): Promise<void>;
 }
 
 /** Everything main may announce to the renderer. */
@@ -694,6 +723,8 @@ export const STUDIO_METHODS = [
   'addControlSource',
   'makeControlMap',
   'saveDrawnControlMap',
+  'listControlModels',
+  'removeControlModel',
 ] as const satisfies readonly StudioMethod[];
 
 export const STUDIO_EVENTS = ['jobChanged', 'settingsChanged', 'libraryChanged'] as const satisfies readonly StudioEvent[];

@@ -24,7 +24,7 @@ import { recordGeneration } from '../gallery/generation-png';
 import { comparePixels, type PixelComparison } from '../gallery/pixel-compare';
 import { readPngFile } from '../gallery/png-recipe';
 import { rerunRecipe, type Recipe } from '../gallery/recipe';
-import { recipeGenerateRequest, RecipeFileError } from '../gallery/recipe-run';
+import { recipeControlNet, recipeGenerateRequest, RecipeFileError } from '../gallery/recipe-run';
 import { findControlImage } from '../library/control-images';
 import { findLibraryPhoto } from '../gallery/recipe-files';
 import { missingRecipePhotos, recipeLibrarySubject } from '../gallery/recipe-library';
@@ -79,6 +79,12 @@ export function planReproduction(request: ReproduceRequest, env: ReproduceEnviro
   }
   if (recipe.control && findControlImage(env.dataDir, recipe.control.sha256) === null && findLibraryPhoto(env.db, env.dataDir, recipe.control.sha256) === null) {
     throw new StudioError('not-found', `This image was steered by a control image (sha256 ${recipe.control.sha256.slice(0, 12)}…) that is not in the library; reproduce it with the CLI's --control.`);
+  }
+  try {
+    recipeControlNet(env, recipe);
+  } catch (error) {
+    if (error instanceof RecipeFileError) throw new StudioError('not-found', `This image cannot be made again: ${error.message}`);
+    throw error;
   }
   // The library keeps no LoRA or embedding files (yet): only the CLI, given the file, can run these again.
   const given = [

@@ -10,14 +10,15 @@ import { randomInt } from 'node:crypto';
 import { join } from 'node:path';
 import type { Database } from 'better-sqlite3';
 import packageJson from '../../package.json' with { type: 'json' };
-import type { ControlUse, GenerationRequest, ModelSummary, SchedulerName, Settings, SubjectDetail } from './contract';
+import type { ControlModelSummary, ControlUse, GenerationRequest, ModelSummary, SchedulerName, Settings, SubjectDetail } from './contract';
 import { StudioError } from './studio-error';
 import type { JobContext } from '../jobs/job-queue';
 import type { RuntimeClient } from '../engine/runtime/runtime-client';
 import type { EngineContext } from '../engine/pipelines/engine-context';
 import { DEFAULT_PROMPT_REPS, DEFAULT_PROMPT_STRENGTH } from '../engine/pipelines/blip-prompt';
 import { floatImageToRgb } from '../engine/imaging/encode';
-import type { ModelFolder } from '../models/model-folder';
+import type { ModelComponent, ModelFolder } from '../models/model-folder';
+import { controlNetComponent, detectControlModelFolder } from '../models/control-model-folder';
 import { cachedPhotoEmbedding, computeSubjectEmbeddingsWithEngine } from '../library/subject-embeddings';
 import type { SubjectService } from '../library/subject-service';
 import { recipeSubjectEmbedding, recipeSubjectOf } from '../library/subject-recipe';
@@ -55,8 +56,16 @@ export interface GenerationPlan {
   /** The subject's fine-tune at a strength (library adapters: adapter-application.ts). */
   finetune?: PlannedAdapter;
   styles?: PlannedAdapter[];
-  /** The ControlNet map (found in the library when the job was queued) and its settings. */
-  control?: ControlUse & { mapFile: string };
+  /** The ControlNet map (found in the library when the job was queued), its settings and a ControlNet of its own when one was chosen. */
+  control?: PlannedControl;
+}
+
+export type PlannedControl = ControlUse & { mapFile: string; controlnet?: { component: ModelComponent; name: string; hash: string } };
+
+/** Where the plan finds a control map (by hash) and a chosen ControlNet (by id). */
+export interface ControlLookup {
+  mapFile: (mapId: string) => string | null;
+  controlNet: (id: number) => ControlModelSummary | null;
 }
 
 /**
@@ -75,7 +84,7 @@ export function planGeneration(
   folder: ModelFolder,
   mixSubject?: SubjectDetail,
   adapters?: AdapterStore,
-  controlMapFile?: (mapId: string) => string | null,
+  controlLookup?: ControlLookup,
 ): GenerationPlan {
   const count = request.batchCount ?? 1;
   if (!Number.isInteger(count) || count < 1 || count > MAX_BATCH_COUNT) throw new StudioError('invalid-request', `The batch count must be from 1 to ${MAX_BATCH_COUNT}, got ${count}.`);
@@ -84,7 +93,7 @@ export function planGeneration(
     if (mixSubject.id === subject.id) throw new StudioError('invalid-request', `Mixing ${subject.name} with itself changes nothing: pick a different second subject.`);
     if (mixSubject.photoCount === 0) throw new StudioError('invalid-request', `${mixSubject.name} has no photos yet: add at least one before mixing it in.`);
   }
-  const control = request.control ? planControl(request.control, model, folder, controlMapFile) : undefined;
+  const control = request.control ? planControl(request.control, model, folder, controlLookup) : undefined;
   return {
     subjectId: subject.id,
     subjectName: subject.name,
@@ -105,19 +114,27 @@ export function planGeneration(
   };
 }
 
-function planControl(use: ControlUse, model: ModelSummary, folder: ModelFolder, controlMapFile: ((mapId: string) => string | null) | undefined): ControlUse & { mapFile: string } {
-  if (!folder.components.has('controlnet')) {
-    throw new StudioError('invalid-request', `${model.name} has no ControlNet: choose a model with one (e.g. Salesforce/blipdiffusion-controlnet) to generate with an edge or depth map.`);
-  }
-  const mapFile = controlMapFile?.(use.mapId) ?? null;
+function planControl(use: ControlUse, model: ModelSummary, folder: ModelFolder, lookup: ControlLookup | undefined): PlannedControl {
+  const mapFile = lookup?.mapFile(use.mapId) ?? null;
   if (mapFile === null) throw new StudioError('not-found', `The control map (sha256 ${use.mapId.slice(0, 12)}…) is not in the library: make the map again.`);
+  if (use.controlnetId !== undefined) {
+    const chosen = lookup?.controlNet(use.controlnetId) ?? null;
+    if (chosen === null || chosen.kind !== 'controlnet') throw new StudioError('not-found', `No ControlNet with id ${use.controlnetId}: it may have been removed.`);
+    const found = detectControlModelFolder(chosen.folder);
+    if (found === null || found.kind !== 'controlnet') throw new StudioError('conflict', `The ControlNet ${chosen.name} is no longer a ControlNet folder at ${chosen.folder}: add it again.`);
+    return { ...use, mapFile, controlnet: { component: controlNetComponent(found), name: chosen.name, hash: chosen.hash } };
+  }
+  if (!folder.components.has('controlnet')) {
+    throw new StudioError('invalid-request', `${model.name} has no ControlNet of its own: choose a ControlNet in the control panel (e.g. download lllyasviel/sd-controlnet-depth), or a model with one (Salesforce/blipdiffusion-controlnet).`);
+  }
   return { ...use, mapFile };
 }
 
 /** The recipe's `control` field for a planned control (the map by hash, how it was made, its step window). */
-export function recipeControlField(control: ControlUse): NonNullable<Recipe['control']> {
+export function recipeControlField(control: PlannedControl): NonNullable<Recipe['control']> {
   return {
     sha256: control.mapId,
+    ...(control.controlnet ? { controlnet: { name: control.controlnet.name, hash: control.controlnet.hash } } : {}),
     scale: control.scale,
     ...(control.start !== 0 ? { start: control.start } : {}),
     ...(control.end !== 1 ? { end: control.end } : {}),
@@ -225,7 +242,13 @@ export async function runGenerationJob(
       promptReps: DEFAULT_PROMPT_REPS,
       ...(applied.lora ? { lora: applied.lora } : {}),
       ...(plan.control
-        ? { control: { path: plan.control.mapFile }, controlScale: plan.control.scale, controlStart: plan.control.start, controlEnd: plan.control.end }
+        ? {
+            control: { path: plan.control.mapFile },
+            controlScale: plan.control.scale,
+            controlStart: plan.control.start,
+            controlEnd: plan.control.end,
+            ...(plan.control.controlnet ? { controlnet: plan.control.controlnet.component } : {}),
+          }
         : {}),
     });
 

@@ -20,9 +20,19 @@ import { readManifest } from '../models/download-manifest';
 import { partialPathOf } from '../models/file-transfer';
 import { installModelFolder, ModelCheckError, type InstallProgress } from '../models/model-install';
 import { loadModelFolder, ModelFolderError } from '../models/model-folder';
+import { detectControlModelFolder, installControlModelFolder, type ControlModelFolder } from '../models/control-model-folder';
+import type { ControlModelStore } from '../library/control-model-store';
 
 /** Progress events at most this often: a fast download would otherwise send one per 16 KiB chunk. */
 const PROGRESS_INTERVAL_MS = 150;
+
+/** The control-model repositories, and the files of each the app needs (their repos also carry .bin copies, fp16 variants, sample images). */
+const CONTROL_REPO_FILES: Readonly<Partial<Record<HubRepo, readonly string[]>>> = {
+  'depth-anything/Depth-Anything-V2-Small-hf': ['config.json', 'model.safetensors', 'preprocessor_config.json'],
+  'lllyasviel/sd-controlnet-depth': ['config.json', 'diffusion_pytorch_model.safetensors'],
+};
+
+export const isControlRepo = (repo: HubRepo): boolean => CONTROL_REPO_FILES[repo] !== undefined;
 
 /** Where a hub repository is downloaded: `<data>/models/<owner>--<name>`. */
 export function downloadFolderOf(dataDir: string, repo: HubRepo): string {
@@ -41,6 +51,7 @@ export interface ModelJobsEnvironment {
   modelsChanged: () => void;
   /** The label of a queued or running job that uses the model in `folder`, or null. */
   jobUsingModel: (folder: string) => string | null;
+  controlModels: ControlModelStore;
 }
 
 interface Failure {
@@ -59,6 +70,8 @@ export class ModelJobs {
   /** Checks the folder's structure now (a wrong path is answered at once), then its weights as a job. */
   adoptFolder(folder: string): JobRef {
     const dir = resolve(folder);
+    const control = detectControlModelFolder(dir);
+    if (control !== null) return this.#adoptControlModel(control);
     try {
       loadModelFolder(dir);
     } catch (error) {
@@ -79,6 +92,30 @@ export class ModelJobs {
     return { id: job.id };
   }
 
+  #adoptControlModel(folder: ControlModelFolder): JobRef {
+    const name = basename(folder.dir);
+    const what = folder.kind === 'controlnet' ? 'ControlNet' : 'depth estimator';
+    const job = this.env.checkQueue().submit({
+      kind: 'model-adopt',
+      label: `Add ${what} ${name}`,
+      totalSteps: 1,
+      run: async (context) => {
+        context.progress(0, 1, 'Checking the weights against the config');
+        await this.#installControl(folder, name, context.signal);
+        return `Checked and added the ${what} ${name}`;
+      },
+    });
+    return { id: job.id };
+  }
+
+  async #installControl(folder: ControlModelFolder, name: string, signal: AbortSignal): Promise<void> {
+    try {
+      await installControlModelFolder(this.env.controlModels, folder, { dataDir: this.env.dataDir, name, signal });
+    } finally {
+      this.env.modelsChanged();
+    }
+  }
+
   /** Starts or resumes a download; while one for the repository is queued or running, returns that job. */
   download(repo: HubRepo): JobRef {
     const running = this.#activeJob(repo);
@@ -93,13 +130,22 @@ export class ModelJobs {
       run: async (context) => {
         this.#failures.delete(repo);
         try {
+          const wanted = CONTROL_REPO_FILES[repo];
           await downloadRepo({
             baseUrl: this.env.settings().hubUrl,
             repo,
             targetDir,
             signal: context.signal,
             onProgress: throttledDownloadProgress(context),
+            ...(wanted ? { include: (path: string) => wanted.includes(path) } : {}),
           });
+          if (wanted) {
+            const control = detectControlModelFolder(targetDir);
+            if (control === null) throw new StudioError('invalid-request', `${repo} did not download as a ControlNet or depth estimator folder (its config.json says otherwise).`);
+            context.progress(0, 1, 'Checking the weights against the config');
+            await installControlModelFolder(this.env.controlModels, control, { dataDir: this.env.dataDir, name: repo, signal: context.signal });
+            return `Downloaded, checked and added ${repo}`;
+          }
           await installModelFolder(this.env.db, targetDir, { dataDir: this.env.dataDir, name: repo, signal: context.signal, onProgress: installProgress(context) });
           return `Downloaded, checked and added ${repo}`;
         } catch (error) {
@@ -131,8 +177,9 @@ export class ModelJobs {
         const jobId = this.#activeJob(repo);
         const failure = this.#failures.get(repo) ?? null;
         const state = jobId !== null ? 'downloading' : failure !== null ? 'failed' : manifest === null ? 'none' : manifest.state === 'complete' ? 'complete' : 'paused';
-        const model = models.find((m) => m.folder === resolve(folder));
-        return { repo, folder, state, bytesDone, bytesTotal, jobId, error: jobId === null ? failure : null, modelId: model?.id ?? null };
+        const model = isControlRepo(repo) ? undefined : models.find((m) => m.folder === resolve(folder));
+        const controlModel = isControlRepo(repo) ? this.env.controlModels.list().find((m) => m.folder === resolve(folder)) : undefined;
+        return { repo, folder, state, bytesDone, bytesTotal, jobId, error: jobId === null ? failure : null, modelId: model?.id ?? null, controlModelId: controlModel?.id ?? null };
       }),
     );
   }
@@ -149,6 +196,24 @@ export class ModelJobs {
     const user = this.env.jobUsingModel(model.folder);
     if (user !== null) throw new StudioError('conflict', `${model.name} is in use by “${user}”: let it finish or cancel it, then remove the model.`);
     this.env.library.removeModel(id);
+    if (deleteFiles && repo !== undefined) {
+      await rm(downloadFolderOf(this.env.dataDir, repo), { recursive: true, force: true });
+      this.#failures.delete(repo);
+    }
+    this.env.modelsChanged();
+  }
+
+  async removeControl({ id, deleteFiles }: ModelRemoval): Promise<void> {
+    const model = this.env.controlModels.get(id);
+    if (!model) throw new StudioError('not-found', `No control model with id ${id}: it may have been removed already.`);
+    const repo = HUB_REPOS.find((r) => resolve(downloadFolderOf(this.env.dataDir, r)) === model.folder);
+    if (deleteFiles && repo === undefined) {
+      throw new StudioError('invalid-request', `${model.name} is a folder you added (${model.folder}); BLIP Studio only deletes models it downloaded. Remove it without deleting files.`);
+    }
+    if (repo !== undefined && this.#activeJob(repo) !== null) throw new StudioError('conflict', `${model.name} is downloading: pause it first.`);
+    const user = this.env.jobUsingModel(model.folder);
+    if (user !== null) throw new StudioError('conflict', `${model.name} is in use by “${user}”: let it finish or cancel it, then remove it.`);
+    this.env.controlModels.remove(id);
     if (deleteFiles && repo !== undefined) {
       await rm(downloadFolderOf(this.env.dataDir, repo), { recursive: true, force: true });
       this.#failures.delete(repo);

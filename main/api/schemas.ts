@@ -187,6 +187,7 @@ const controlUseSchema = z
     low: threshold('low').optional(),
     high: threshold('high').optional(),
     drawn: z.boolean().optional(),
+    controlnetId: id.optional(),
   })
   .refine((control) => control.start < control.end, { message: 'control must start before it ends', path: ['end'] }) satisfies z.ZodType<ControlUse>;
 
@@ -334,4 +335,6 @@ export const argumentSchemas: { [M in StudioMethod]: z.ZodType<StudioArgs<M>> } 
   addControlSource: z.tuple([controlSourceSchema]),
   makeControlMap: z.tuple([controlMapRequestSchema]),
   saveDrawnControlMap: z.tuple([drawnControlMapSchema]),
+  listControlModels: none,
+  removeControlModel: z.tuple([modelRemovalSchema]),
 };

@@ -79,6 +79,10 @@ import { resolveDevice } from '../engine/pipelines/resolved-device';
 import { FINETUNE_FILES } from '../engine/pipelines/finetune-defaults';
 import { addControlSource, makeControlMap, saveDrawnControlMap, type ControlEnvironment } from './control-requests';
 import { controlFilePath, findControlImage } from '../library/control-images';
+import { ControlModelStore } from '../library/control-model-store';
+import { estimateDepthMap } from '../engine/pipelines/depth-map';
+import type { DepthEstimator } from '../engine/pipelines/control-map';
+import type { EngineContext } from '../engine/pipelines/engine-context';
 import type { Recipe } from '../gallery/recipe';
 
 export type StudioEventListener = <E extends StudioEvent>(event: E, payload: StudioEvents[E]) => void;
@@ -130,6 +134,7 @@ class StudioService implements Studio {
   readonly #subjects: SubjectService;
   readonly #gallery: GenerationsStore;
   readonly #adapters: AdapterStore;
+  readonly #controlModels: ControlModelStore;
   readonly #reproductions = new ReproductionResults();
   readonly #models: ModelJobs;
   #runtime: RuntimeClient | null = null;
@@ -145,6 +150,7 @@ class StudioService implements Studio {
     this.#subjects = new SubjectService(library.connection, dataDir);
     this.#gallery = new GenerationsStore(library.connection, dataDir);
     this.#adapters = new AdapterStore(library.connection);
+    this.#controlModels = new ControlModelStore(library.connection);
     this.#models = new ModelJobs({
       dataDir,
       library,
@@ -155,6 +161,7 @@ class StudioService implements Studio {
       checkQueue: () => this.#queue('model-checks'),
       modelsChanged: () => this.#emit('libraryChanged', { what: 'models' }),
       jobUsingModel: (folder) => this.#jobUsingModel(folder),
+      controlModels: this.#controlModels,
     });
     this.api = this.#buildApi();
   }
@@ -295,7 +302,10 @@ class StudioService implements Studio {
     const folder = openLibraryModel(model);
     const settings = this.library.getSettings();
     const mixSubject = request.mix !== undefined ? this.#subjects.getSubject(request.mix.subjectId) : undefined;
-    const plan = planGeneration(request, settings, subject, model, folder, mixSubject, this.#adapters, (mapId) => findControlImage(this.dataDir, mapId));
+    const plan = planGeneration(request, settings, subject, model, folder, mixSubject, this.#adapters, {
+      mapFile: (mapId) => findControlImage(this.dataDir, mapId),
+      controlNet: (id) => this.#controlModels.get(id),
+    });
     // Problems the user can fix (a negative prompt too long for the model's tokenizer, a size the model
     // cannot make) are answered now, not as a failed job later.
     try {
@@ -457,7 +467,15 @@ class StudioService implements Studio {
   }
 
   #controlEnvironment(): ControlEnvironment {
-    return { dataDir: this.dataDir, gallery: this.#gallery, estimateDepth: null };
+    const depth = this.#controlModels.depthEstimator();
+    const estimateDepth: DepthEstimator | null =
+      depth === null
+        ? null
+        : async (fitted) => {
+            const engine: EngineContext = { runtime: this.#runtimeClient(), device: this.library.getSettings().device, cacheDir: join(this.dataDir, 'cache') };
+            return estimateDepthMap({ ...engine, device: await resolveDevice(engine) }, { dir: depth.folder }, fitted);
+          };
+    return { dataDir: this.dataDir, gallery: this.#gallery, estimateDepth };
   }
 
   #allJobs(): JobSummary[] {
@@ -569,6 +587,8 @@ class StudioService implements Studio {
       addControlSource: async (request: ControlSourceRequest) => addControlSource(this.#controlEnvironment(), request),
       makeControlMap: async (request: ControlMapRequest) => makeControlMap(this.#controlEnvironment(), request),
       saveDrawnControlMap: async (map: DrawnControlMap) => saveDrawnControlMap(this.#controlEnvironment(), map),
+      listControlModels: async () => this.#controlModels.list(),
+      removeControlModel: async (removal: ModelRemoval) => this.#models.removeControl(removal),
       listJobs: async () => this.#allJobs(),
       cancelJob: async ({ id }: JobRef) => {
         const queue = this.#queueOf(id);

@@ -5,7 +5,8 @@
  * SD-1.5 shapes; the fine-tune section (finetune-bench.ts) times training steps at 256² and 512² with 1 and
  * 3 photos; the first-flow sections time creating a subject (3 photos → embeddings cached, real-size
  * Q-Former) and the gallery's first paint with 1,000 generations in Chromium; the control section
- * (control-bench.ts) times the Canny edge map of a 512² photo.
+ * (control-bench.ts) times the Canny edge map of a 512² photo; the depth section (depth-bench.ts) times
+ * Depth Anything V2-Small (real shapes, random weights) at 518² and a photo's whole depth map.
  */
 import type { Command } from 'commander';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -26,6 +27,7 @@ import { benchSubjectCreation, type SubjectBenchResult } from './bench/subject-b
 import { benchGallery, DEFAULT_CHROMIUM } from './bench/gallery-bench';
 import { formatGallery, formatSubjectCreation, galleryFigures, type GalleryBenchResult } from './bench/flow-summary';
 import { benchCanny, formatControl, type CannyBenchResult } from './bench/control-bench';
+import { benchDepth, formatDepth, type DepthBenchResult } from './bench/depth-bench';
 
 interface BenchOptions {
   out: string;
@@ -43,6 +45,7 @@ interface BenchOptions {
   gallery: boolean;
   chromium: string;
   control: boolean;
+  depth: boolean;
 }
 
 /** A section that fails is reported as failed; the other figures still get written. */
@@ -73,6 +76,7 @@ export function registerBenchCommand(program: Command): void {
     .option('--no-gallery', 'skip the gallery first-paint benchmark (1,000 generations, Chromium via playwright-core; --quick uses 50)')
     .option('--chromium <path>', 'the Chromium the gallery benchmark drives', DEFAULT_CHROMIUM)
     .option('--no-control', 'skip the control-map benchmark (Canny edges of a 512² photo, under a second)')
+    .option('--no-depth', 'skip the depth-estimator benchmark (Depth Anything V2-Small shapes at 518² on --device, and a photo’s depth map: ~1 min; ~95 MB of random weights written once)')
     .action(async (options: BenchOptions, command: Command) => {
       const { dataDir } = command.optsWithGlobals<{ dataDir: string }>();
       const results = await runBench(dataDir, options);
@@ -199,6 +203,18 @@ async function runBench(dataDir: string, options: BenchOptions) {
       : null;
     // Milliseconds per map: the same in --quick.
     const control: CannyBenchResult | { failed: string } | null = options.control ? await section(() => benchCanny()) : null;
+    // Real size (95 MB of weights, seconds per run): not in --quick.
+    const depth: DepthBenchResult | { failed: string } | null =
+      options.depth && !quick
+        ? await section(() =>
+            benchDepth(runtime, {
+              cacheDir: resolve(options.cache),
+              engineCacheDir: join(dataDir, 'cache'),
+              device: options.device,
+              progress: (message) => process.stderr.write(`[bench] ${message}\n`),
+            }),
+          )
+        : null;
 
     return {
       benchmark: 'blip-studio',
@@ -242,6 +258,7 @@ async function runBench(dataDir: string, options: BenchOptions) {
         subjectCreation,
         gallery: gallery === null || 'failed' in gallery ? gallery : { ...gallery, summary: galleryFigures(gallery) },
         control,
+        depth,
       },
     };
   } finally {
@@ -264,6 +281,7 @@ function formatSummary(bench: Awaited<ReturnType<typeof runBench>>): string {
     ...(r.subjectCreation ? formatSubjectCreation(r.subjectCreation) : []),
     ...(r.gallery ? formatGallery(r.gallery) : []),
     ...(r.control ? formatControl(r.control) : []),
+    ...(r.depth ? formatDepth(r.depth) : []),
   ].join('\n');
 }
 

@@ -9,6 +9,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { CANNY_DEFAULTS, countEdgePixels, edgeMapRgb, type EdgeMapOptions } from '../engine/imaging/canny';
 import { decodeRgb, type RgbImage } from '../engine/imaging/decode';
 import { writePng } from '../engine/imaging/encode';
+import { registerControlDepthSubcommand } from './control-depth';
 
 /** The source picture cannot be decoded (missing, corrupt, not an image, too large). */
 export class ControlImageError extends Error {
@@ -89,5 +90,6 @@ export function registerControlCommand(program: Command, write: WriteOut = (text
       );
     });
 
+  registerControlDepthSubcommand(control, write);
   return control;
 }

@@ -27,6 +27,7 @@ import { CANNY_CONTROL_DEFAULTS, makeControlMapImage, type ControlMapSettings, t
 import { storeControlImage } from '../library/control-images';
 import { absoluteDataPath } from '../library/photo-files';
 import type { EngineContext } from '../engine/pipelines/engine-context';
+import { estimateDepthMap } from '../engine/pipelines/depth-map';
 
 interface GenerateOptions {
   model: string;
@@ -178,9 +179,9 @@ const scheduler = (value: string): SchedulerName => {
   return value as SchedulerName;
 };
 
-/** The depth estimator of a Depth Anything V2 folder (loaded on first use). */
-function depthEstimator(_context: EngineContext, _folder: string): DepthEstimator {
-  return () => Promise.reject(new Error('depth maps are not wired into generate yet'));
+/** The depth estimator of a Depth Anything V2 folder, on the run's engine (the same pipeline as the app's). */
+function depthEstimator(context: EngineContext, folder: string): DepthEstimator {
+  return (fitted) => estimateDepthMap(context, { dir: folder }, fitted);
 }
 
 /** A LoRA file for this model's UNet; tensors for other parts (the text encoder's) are skipped with a note. */

@@ -10,7 +10,9 @@ import type { Database } from 'better-sqlite3';
 import { readLoraForModel, readSubjectEmbeddingFile } from '../engine/pipelines/adapter-files';
 import type { EngineContext } from '../engine/pipelines/engine-context';
 import type { GenerateRequest } from '../engine/pipelines/generate';
-import type { ModelFolder } from '../models/model-folder';
+import type { ModelComponent, ModelFolder } from '../models/model-folder';
+import { controlNetComponent, detectControlModelFolder } from '../models/control-model-folder';
+import { ControlModelStore } from '../library/control-model-store';
 import { engineEmbedder } from '../library/subject-embeddings';
 import { recipeSubjectEmbedding } from '../library/subject-recipe';
 import { recipeToGenerateRequest, type Recipe } from './recipe';
@@ -76,6 +78,24 @@ function givenRecipeFile(sha256: string, given: string | undefined, what: string
  * so the embeddings run where the denoising does). Every file is located before any computation starts.
  */
 export async function recipeGenerateRequest(context: EngineContext, model: ModelFolder, recipe: Recipe, sources: RecipeRunSources): Promise<GenerateRequest> {
+  const controlnet = recipeControlNet(sources, recipe);
+  const request = await recipeRequestWithoutControlNet(context, model, recipe, sources);
+  return controlnet ? { ...request, controlnet } : request;
+}
+
+/** The recipe's own ControlNet (a control model of the library, by fingerprint), or undefined when it used the model's. */
+export function recipeControlNet(sources: Pick<RecipeRunSources, 'db'>, recipe: Recipe): ModelComponent | undefined {
+  const wanted = recipe.control?.controlnet;
+  if (!wanted) return undefined;
+  const stored = new ControlModelStore(sources.db).byHash(wanted.hash);
+  const folder = stored ? detectControlModelFolder(stored.folder) : null;
+  if (!stored || folder === null || folder.kind !== 'controlnet') {
+    throw new RecipeFileError(`this recipe used the ControlNet “${wanted.name}” (fingerprint ${wanted.hash.slice(0, 12)}…), which is not in the library: download or add it in Models & Settings, then reproduce again.`);
+  }
+  return controlNetComponent(folder);
+}
+
+async function recipeRequestWithoutControlNet(context: EngineContext, model: ModelFolder, recipe: Recipe, sources: RecipeRunSources): Promise<GenerateRequest> {
   const control = recipe.control ? locateControlImage(sources, recipe.control.sha256) : undefined;
   // A LoRA at strength 0 is not applied (generate runs the plain graph), so its file is not needed.
   const loraFile = recipe.lora && recipe.lora.scale !== 0 ? givenRecipeFile(recipe.lora.sha256, sources.lora, 'a LoRA file', '--lora') : undefined;

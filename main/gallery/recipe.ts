@@ -121,6 +121,8 @@ const recipeObjectSchema = z.strictObject({
       low: finiteIn(0, 1000).optional(),
       high: finiteIn(0, 1000).optional(),
       drawn: z.boolean().optional(),
+      /** A ControlNet of its own (a control model, by its fingerprint) instead of the model's. */
+      controlnet: z.strictObject({ name: nonEmptyText(RECIPE_LIMITS.nameChars), hash: sha256Hex }).optional(),
     })
     .optional(),
   /** A LoRA file (diffusers or kohya) and its strength, diffusers' cross_attention_kwargs={"scale": s}. */

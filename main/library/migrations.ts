@@ -175,6 +175,23 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX adapters_sha256 ON adapters (sha256);
     `,
   },
+  {
+    version: 6,
+    name: 'control models: ControlNets on their own and depth estimators',
+    sql: `
+      -- A folder checked and fingerprinted when added (control-model-folder.ts); recipes name a
+      -- ControlNet by hash. conditioning says what a ControlNet was trained on (from its name).
+      CREATE TABLE control_models (
+        id           INTEGER PRIMARY KEY,
+        name         TEXT NOT NULL CHECK (length(trim(name)) > 0),
+        kind         TEXT NOT NULL CHECK (kind IN ('controlnet', 'depth-estimator')),
+        conditioning TEXT NOT NULL CHECK (conditioning IN ('canny', 'depth', 'other')),
+        folder       TEXT NOT NULL UNIQUE,
+        hash         TEXT NOT NULL CHECK (length(hash) = 64),
+        created_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+      );
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = Math.max(...MIGRATIONS.map((m) => m.version));

@@ -45,6 +45,8 @@ export interface DownloadRepoOptions {
   retries?: number;
   /** Base wait before a retry, growing with each one (default 1000 ms). */
   retryDelayMs?: number;
+  /** Which of the repository's files to fetch (default: all); e.g. only the safetensors weights of a repo that also has .bin copies. */
+  include?: (path: string) => boolean;
 }
 
 export interface DownloadedFile extends HubFile {
@@ -127,7 +129,8 @@ export async function downloadRepo(options: DownloadRepoOptions): Promise<Downlo
   checkRepoId(repo);
   await mkdir(targetDir, { recursive: true });
 
-  const files = await listRepoFiles(baseUrl, repo, revision, signal);
+  const listed = await listRepoFiles(baseUrl, repo, revision, signal);
+  const files = options.include ? listed.filter((file) => options.include!(file.path)) : listed;
   const previous = await readManifest(targetDir);
   const sameSource = previous && previous.repo === repo && previous.revision === revision ? previous : null;
   const plans = await plan(files, targetDir, sameSource, signal);

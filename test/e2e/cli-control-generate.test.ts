@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
+import sharp from 'sharp';
 import { join } from 'node:path';
 import { REPO_ROOT, requireBuild, runCli } from '../helpers/built-app';
 import { makeTempDir } from '../helpers/temp-dir';
@@ -61,6 +62,20 @@ describe('CLI generate with a map made from a picture', () => {
     expect(recipeOf(asIs).control).toMatchObject({ mode: 'image' });
     expect(recipeOf(asIs).control!['sha256']).not.toBe(mapSha);
     expect(readFileSync(asIs).equals(readFileSync(out))).toBe(false);
+  });
+
+  it('makes a depth map with --depth-model (min-max 0 … 255) and records the mode', async () => {
+    const out = join(data.path, 'out/depth.png');
+    const depthModel = join(REPO_ROOT, 'test/fixtures/depth/tiny-depth-anything');
+    const args = ['generate', '--model', MODEL, '--reference', DOG[0]!, '--subject', 'dog', '--prompt', 'in a cave', '--steps', '2', '--width', '64', '--height', '64', '--seed', '4'];
+    const result = cli(...args, '--control-from', DOG[1]!, '--control-mode', 'depth', '--depth-model', depthModel, '--out', out);
+    expect(result.status, result.stderr).toBe(0);
+    const control = recipeOf(out).control!;
+    expect(control).toMatchObject({ mode: 'depth', scale: 1 });
+    expect(control).not.toHaveProperty('low');
+    const map = await sharp(join(data.path, controlFilePath(control['sha256'] as string))).extractChannel(0).raw().toBuffer();
+    expect(Math.min(...map)).toBe(0);
+    expect(Math.max(...map)).toBe(255);
   });
 
   it('with a library subject, makes the map through the studio API and records it in the gallery', () => {

@@ -3,7 +3,8 @@
  * a DreamBench photo picked as the control picture, the live Canny preview changing as the thresholds
  * move (the canvas shows exactly the stored map the ControlNet gets), a controlled generation with its
  * recipe, a stroke drawn over the map (undo/redo) that is in the map sent, Reproduce with identical
- * pixels and the map beside the result in the Gallery. Screenshots of the panel in both themes.
+ * pixels and the map beside the result in the Gallery; depth offered for download while missing, then a
+ * depth preview from a Depth Anything folder added in Settings. Screenshots of the panel in both themes.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
@@ -157,5 +158,34 @@ describe('generate with an edge map', () => {
     const result = page.getByTestId('reproduce-result');
     await expect.poll(() => result.isVisible(), { timeout: JOB_TIMEOUT }).toBe(true);
     expect(await result.innerText()).toContain('Identical pixels');
+  });
+
+  it('offers the depth model when it is missing; once added from a folder, previews the depth map', async () => {
+    await page.getByTestId('nav-generate').click();
+    // The stroke stays over whatever map is made next, until cleared.
+    await page.getByTestId('control-clear').click();
+    await page.getByTestId('control-draw').uncheck();
+    await page.getByTestId('control-mode-depth').check();
+    await expect.poll(() => page.getByTestId('control-depth-missing').isVisible()).toBe(true);
+    expect(await page.getByTestId('control-depth-download').isVisible()).toBe(true);
+    await expect.poll(() => page.getByTestId('control-error').innerText()).toMatch(/Depth Anything V2.*download it/);
+
+    await page.getByTestId('nav-settings').click();
+    await page.getByTestId('add-folder-path').fill(join(REPO_ROOT, 'test/fixtures/depth/tiny-depth-anything'));
+    await page.getByTestId('add-folder-submit').click();
+    await expect.poll(() => page.getByTestId('control-models-list').innerText(), { timeout: JOB_TIMEOUT }).toMatch(/tiny-depth-anything[\s\S]*Depth estimator/);
+
+    await page.getByTestId('nav-generate').click();
+    await expect.poll(() => page.getByTestId('control-depth-missing').count()).toBe(0);
+    await page.getByTestId('control-mode-canny').check();
+    const edges = (await mapId())!;
+    await page.getByTestId('control-mode-depth').check();
+    await expect.poll(mapId, { timeout: 30_000 }).not.toBe(edges);
+    const depth = await storedMap((await mapId())!);
+    expect(Math.min(...depth)).toBe(0);
+    expect(Math.max(...depth)).toBe(255);
+    await expect.poll(async () => (await canvasPixels()).equals(depth)).toBe(true);
+    await page.getByTestId('control-panel').scrollIntoViewIfNeeded();
+    await bothThemes('depth');
   });
 });

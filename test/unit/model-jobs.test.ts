@@ -60,7 +60,7 @@ async function download(): Promise<JobSummary> {
 
 async function downloadInfo(): Promise<ModelDownloadInfo> {
   const list = await call<ModelDownloadInfo[]>('listModelDownloads');
-  expect(list.map((d) => d.repo)).toEqual(['Salesforce/blipdiffusion', 'Salesforce/blipdiffusion-controlnet']);
+  expect(list.map((d) => d.repo)).toEqual(['Salesforce/blipdiffusion', 'Salesforce/blipdiffusion-controlnet', 'depth-anything/Depth-Anything-V2-Small-hf', 'lllyasviel/sd-controlnet-depth']);
   return list.find((d) => d.repo === REPO)!;
 }
 

@@ -30,7 +30,7 @@ describe('recipe schema', () => {
   it('refuses forged fields: unknown keys, another app, an unknown version, both subject forms, bad hashes', () => {
     expect(problemsOf(forged((j) => (j.script = 'rm -rf /')))).toEqual([expect.stringMatching(/script|Unrecognized/i)]);
     expect(problemsOf(forged((j) => (j.app = 'Other Studio')))[0]).toMatch(/^app:/);
-    expect(problemsOf(forged((j) => (j.recipeVersion = 6)))[0]).toMatch(/^recipeVersion:/);
+    expect(problemsOf(forged((j) => (j.recipeVersion = 7)))[0]).toMatch(/^recipeVersion:/);
     expect(problemsOf(forged((j) => ((j.subject as Record<string, unknown>).photos = [{ sha256: 'd'.repeat(64), weight: 1 }]))).length).toBeGreaterThan(0);
     expect(problemsOf(forged((j) => ((j.model as Record<string, unknown>).hash = 'A'.repeat(64))))[0]).toMatch(/^model\.hash:.*SHA-256/);
     expect(problemsOf(forged((j) => (j.scheduler = 'lms')))[0]).toMatch(/^scheduler:/);
@@ -96,6 +96,23 @@ describe('recipe schema', () => {
     expect(problemsOf({ ...tuned, subject: { name: 'Rex', category: 'dog', embedding: { sha256: 'e'.repeat(64) } } })).toEqual([expect.stringMatching(/^finetune: a fine-tune applies to a library subject/)]);
     expect(a1111Parameters(tuned)).toMatch(/Fine-tune hash: aaaaaaaaaa, Fine-tune strength: 0\.8, Lora ink: -0\.5, Version:/);
     expect(sampleRecipe().recipeVersion).toBeLessThan(5);
+  });
+
+  it('writes version 6 only for control details (how the map was made, its step window, a ControlNet of its own), and refuses them earlier', () => {
+    const plainControl = sampleRecipe({ control: { sha256: 'c'.repeat(64), scale: 1 } });
+    expect(plainControl.recipeVersion).toBeLessThan(6);
+    const control = { sha256: 'c'.repeat(64), scale: 0.9, end: 0.6, mode: 'canny' as const, source: { sha256: 'd'.repeat(64) }, low: 50, high: 120, drawn: true, controlnet: { name: 'lllyasviel/sd-controlnet-depth', hash: 'e'.repeat(64) } };
+    const detailed = sampleRecipe({ control });
+    expect(detailed.recipeVersion).toBe(6);
+    expect(parseRecipe(JSON.parse(JSON.stringify(detailed)))).toEqual(detailed);
+    expect(problemsOf({ ...detailed, recipeVersion: 5 })).toEqual([expect.stringMatching(/^control: control details need recipe version 6/)]);
+    expect(problemsOf({ ...detailed, control: { ...control, start: 0.6 } })).toEqual([expect.stringMatching(/^control\.end: control must start before it ends/)]);
+    expect(problemsOf({ ...detailed, control: { ...control, mode: 'scribble' } })[0]).toMatch(/^control\.mode:/);
+    expect(problemsOf({ ...detailed, control: { ...control, controlnet: { name: 'x', hash: 'nope' } } })[0]).toMatch(/^control\.controlnet\.hash:/);
+    expect(a1111Parameters(detailed)).toMatch(/ControlNet scale: 0\.9, ControlNet module: canny \(drawn\), Canny thresholds: 50\/120, ControlNet guidance start: 0, ControlNet guidance end: 0\.6/);
+    const request = recipeToGenerateRequest(detailed, { model: {} as ModelFolder, subject: { embedding: { dims: [1, 16, 4], data: new Float32Array(64) } } as never, control: { path: '/map.png' } });
+    expect(request).toMatchObject({ control: { path: '/map.png' }, controlScale: 0.9, controlEnd: 0.6 });
+    expect(request).not.toHaveProperty('controlStart');
   });
 
   it('a LoRA recipe runs again only with its LoRA (none needed at strength 0)', () => {

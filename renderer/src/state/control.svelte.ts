@@ -1,4 +1,4 @@
-import { CONTROL_DEFAULTS, type ControlImage, type ControlMap, type ControlMode, type ControlUse, type StudioBridge } from '../contract';
+import { CONTROL_DEFAULTS, type ControlModelSummary, type ControlImage, type ControlMap, type ControlMode, type ControlUse, type StudioBridge } from '../contract';
 import { toStudioError, type StudioError } from '../transport/studio-error';
 import { bytesToBase64 } from './subjects.svelte';
 import type { RecipeControlValues } from './recipe-fields';
@@ -54,6 +54,8 @@ export class ControlState {
   scale = $state<number>(CONTROL_DEFAULTS.scale);
   start = $state<number>(CONTROL_DEFAULTS.start);
   end = $state<number>(CONTROL_DEFAULTS.end);
+  /** The ControlNet a generation uses: a control model's id, or null for the model's own. */
+  controlnetId = $state<number | null>(null);
   /** Draw mode: strokes over the map, pen or eraser of a size. */
   drawing = $state(false);
   tool = $state<'pen' | 'eraser'>('pen');
@@ -288,7 +290,22 @@ export class ControlState {
       ...(this.#source ? { sourceId: this.#source.id } : {}),
       ...(this.mode === 'canny' && !this.#blank ? { low: this.low, high: this.high } : {}),
       ...(drawn ? { drawn: true } : {}),
+      ...(this.controlnetId !== null ? { controlnetId: this.controlnetId } : {}),
     };
+  }
+
+  /**
+   * The ControlNet that suits the mode: a depth ControlNet for depth maps (when one is installed), the
+   * model's own for edges when it has one; the user's pick stands while it still fits.
+   */
+  suitControlNet(controlNets: readonly ControlModelSummary[], modelHasOwn: boolean): void {
+    const current = controlNets.find((model) => model.id === this.controlnetId) ?? null;
+    const wanted = this.mode === 'depth' ? 'depth' : 'canny';
+    if (current !== null && current.conditioning === wanted) return;
+    const match = controlNets.find((model) => model.conditioning === wanted) ?? null;
+    if (match !== null && !(wanted === 'canny' && modelHasOwn)) this.controlnetId = match.id;
+    else if (modelHasOwn) this.controlnetId = null;
+    else this.controlnetId = controlNets[0]?.id ?? null;
   }
 
   /** The map's source for the canvas: the map's data URL, or the blank marker. */

@@ -1,4 +1,5 @@
 import type {
+  ControlModelSummary,
   GenerationSummary,
   LibraryCounts,
   ModelSummary,
@@ -21,6 +22,8 @@ export class LibraryState {
   readonly subjects: Resource<SubjectSummary[]>;
   readonly generations: Resource<GenerationSummary[]>;
   readonly models: Resource<ModelSummary[]>;
+  /** ControlNets on their own and depth estimators. */
+  readonly controlModels: Resource<ControlModelSummary[]>;
   readonly counts: Resource<LibraryCounts>;
   readonly #bridge: StudioBridge;
   #search = $state('');
@@ -32,6 +35,7 @@ export class LibraryState {
     this.subjects = new Resource(() => bridge.listSubjects({ search: this.#search.trim() || undefined, sort: this.#sort }));
     this.generations = new Resource(() => bridge.listGenerations({ limit: GALLERY_PAGE }));
     this.models = new Resource(() => bridge.listModels());
+    this.controlModels = new Resource(() => bridge.listControlModels());
     this.counts = new Resource(() => bridge.getLibraryCounts());
   }
 
@@ -76,7 +80,7 @@ export class LibraryState {
   }
 
   async load(): Promise<void> {
-    await Promise.all([this.subjects.load(), this.generations.load(), this.models.load(), this.counts.load()]);
+    await Promise.all([this.subjects.load(), this.generations.load(), this.models.load(), this.controlModels.load(), this.counts.load()]);
   }
 
   connect(): () => void {
@@ -90,6 +94,6 @@ export class LibraryState {
   async #reload(what: StudioEvents['libraryChanged']['what']): Promise<void> {
     const list =
       what === 'generations' ? this.generations : what === 'models' ? this.models : this.subjects;
-    await Promise.all([list.load(), this.counts.load()]);
+    await Promise.all([list.load(), this.counts.load(), ...(what === 'models' ? [this.controlModels.load()] : [])]);
   }
 }

@@ -1,4 +1,4 @@
-import type { HubRepo, JobSummary, ModelDownloadInfo, ModelSummary, StudioBridge } from '../contract';
+import type { ControlModelSummary, HubRepo, JobSummary, ModelDownloadInfo, ModelSummary, StudioBridge } from '../contract';
 import { toStudioError, type StudioError } from '../transport/studio-error';
 import { isActive, type JobsState } from './jobs.svelte';
 import { Resource } from './resource.svelte';
@@ -7,6 +7,8 @@ import { Resource } from './resource.svelte';
 export const REPO_DESCRIPTIONS: Record<HubRepo, string> = {
   'Salesforce/blipdiffusion': 'The BLIP-Diffusion model: subject-driven generation from your subject photos.',
   'Salesforce/blipdiffusion-controlnet': 'BLIP-Diffusion with a Canny-edge ControlNet, to steer the layout with an edge map.',
+  'depth-anything/Depth-Anything-V2-Small-hf': 'Depth Anything V2 Small (99 MB): makes depth maps from your pictures for the depth ControlNet.',
+  'lllyasviel/sd-controlnet-depth': 'The SD-1.5 depth ControlNet (1.4 GB): steers the layout with a depth map, beside any BLIP-Diffusion model.',
 };
 
 /** A download as the UI shows it: the stored state, overlaid with its live job while one runs. */
@@ -157,6 +159,22 @@ export class ModelsState {
   /** The download a model came from, if it was downloaded into the data folder (its files may be deleted). */
   downloadOf(model: ModelSummary): ModelDownloadInfo | undefined {
     return this.downloads.value?.find((download) => download.modelId === model.id);
+  }
+
+  /** The download a control model came from (its files may be deleted with it). */
+  controlDownloadOf(model: ControlModelSummary): ModelDownloadInfo | undefined {
+    return this.downloads.value?.find((download) => download.controlModelId === model.id);
+  }
+
+  async removeControlModel(model: ControlModelSummary, deleteFiles: boolean): Promise<boolean> {
+    this.#removeError = null;
+    try {
+      await this.#bridge.removeControlModel({ id: model.id, deleteFiles });
+      return true;
+    } catch (error) {
+      this.#removeError = toStudioError(error);
+      return false;
+    }
   }
 
   async remove(model: ModelSummary, deleteFiles: boolean): Promise<boolean> {
