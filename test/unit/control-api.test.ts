@@ -88,6 +88,8 @@ describe('control maps', () => {
     expect(corrupt.message).toContain('broken.png cannot be read as an image');
     const tiny = await sharp({ create: { width: 4, height: 4, channels: 3, background: '#fff' } }).png().toBuffer();
     expect(refusal(await dispatchCall(studio.api, 'addControlSource', [{ name: 'tiny.png', dataBase64: tiny.toString('base64') }])).message).toMatch(/only 4×4 pixels/);
+    const huge = await sharp({ create: { width: 6400, height: 6400, channels: 3, background: '#808080' } }).png({ compressionLevel: 1 }).toBuffer();
+    expect(refusal(await dispatchCall(studio.api, 'addControlSource', [{ name: 'huge.png', dataBase64: huge.toString('base64') }])).message).toMatch(/huge\.png is 6400×6400, more than 40 megapixels: scale it down/);
     expect(refusal(await dispatchCall(studio.api, 'makeControlMap', [{ sourceId: 'a'.repeat(64), mode: 'canny', width: 64, height: 64 }])).code).toBe('not-found');
     expect(refusal(await dispatchCall(studio.api, 'makeControlMap', [{ sourceId: source.id, mode: 'depth', width: 64, height: 64 }])).message).toMatch(/Depth Anything V2 .*download it/);
     expect(refusal(await dispatchCall(studio.api, 'makeControlMap', [{ sourceId: source.id, mode: 'canny', width: 64, height: 64, low: -1 }])).message).toMatch(/low threshold must be 0 or more/);

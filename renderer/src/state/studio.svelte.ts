@@ -5,6 +5,7 @@ import { AppState } from './app.svelte';
 import { ConnectionState } from './connection.svelte';
 import { FinetunesState } from './finetunes.svelte';
 import { ControlState } from './control.svelte';
+import { EditState } from './edit.svelte';
 import { GalleryState } from './gallery.svelte';
 import { GenerateState } from './generate.svelte';
 import { JobsState } from './jobs.svelte';
@@ -40,6 +41,7 @@ export class Studio {
   readonly gallery: GalleryState;
   readonly finetunes: FinetunesState;
   readonly control: ControlState;
+  readonly edit: EditState;
   readonly #transport: Transport;
   #refreshing = $state(false);
 
@@ -70,6 +72,7 @@ export class Studio {
     this.finetunes = new FinetunesState(bridge, this.jobs);
     this.control = new ControlState(bridge, () => this.generate.outputSize);
     this.generate.control = this.control;
+    this.edit = new EditState(bridge);
   }
 
   readonly nextStep: NextStep = $derived.by(() => {
