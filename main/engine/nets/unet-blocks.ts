@@ -46,6 +46,17 @@ export interface UnetBlockContext extends NetContext {
   context: Value;
   /** LoRA adapters on the attention projections (lora-layers.ts), when the graph applies any. */
   lora?: LoraAdapters;
+  /** Records the cross-attention probabilities of chosen layers (attention-probe.ts), when the graph exposes any. */
+  probe?: AttentionProbeRecorder;
+}
+
+/**
+ * Asked by every cross-attention layer (`attn2`, by module path): a layer it wants also computes
+ * softmax(QKᵀ/√d) averaged over heads, [B, S, L], beside the (unchanged, possibly fused) attention.
+ */
+export interface AttentionProbeRecorder {
+  wants(name: string): boolean;
+  record(name: string, probabilities: Value): void;
 }
 
 /** 'a.b' + 'c' → 'a.b.c' (weight keys are dotted module paths; the root prefix may be empty). */
@@ -148,7 +159,7 @@ function basicTransformerBlock(context: UnetBlockContext, name: string, x: Value
   let hidden = x;
   const selfNormalized = norm('norm1', hidden);
   hidden = b.add(attentionLayer(context, `${name}.attn1`, selfNormalized, attention.onlyCrossAttention ? encoderStates : selfNormalized, attention.heads), hidden);
-  hidden = b.add(attentionLayer(context, `${name}.attn2`, norm('norm2', hidden), encoderStates, attention.heads), hidden);
+  hidden = b.add(attentionLayer(context, `${name}.attn2`, norm('norm2', hidden), encoderStates, attention.heads, true), hidden);
   return b.add(feedForward(context, `${name}.ff`, norm('norm3', hidden)), hidden);
 }
 
@@ -159,8 +170,8 @@ function layerNormalization(context: NetContext, name: string, x: Value): Value 
 }
 
 /** diffusers' Attention (no q/k/v bias, to_out.0 with bias), scale 1/√(head size). */
-function attentionLayer(context: UnetBlockContext, name: string, x: Value, keysValues: Value, heads: number): Value {
-  const { b, weights, lora } = context;
+function attentionLayer(context: UnetBlockContext, name: string, x: Value, keysValues: Value, heads: number, cross = false): Value {
+  const { b, weights, lora, probe } = context;
   const width = x.shape[2] as number;
   const keyWidth = keysValues.shape[2] as number;
   const adapted = (projName: string, input: Value, weight: Value, bias: Value | null) => loraLinear(b, input, weight, bias, `${name}.${projName}`, lora);
@@ -168,8 +179,21 @@ function attentionLayer(context: UnetBlockContext, name: string, x: Value, keysV
   const query = project('to_q', x, width);
   const keys = project('to_k', keysValues, keyWidth);
   const values = project('to_v', keysValues, keyWidth);
+  if (cross && probe?.wants(name)) probe.record(name, b.scope(`${name}.probe`, () => headMeanProbabilities(context, query, keys, heads)));
   const attended = multiHeadAttention(b, { query, key: keys, value: values, numHeads: heads, bias: null, fused: context.fusedAttention });
   return adapted('to_out.0', attended, weights.parameter(`${name}.to_out.0.weight`, [width, width]), weights.parameter(`${name}.to_out.0.bias`, [width]));
+}
+
+/** softmax(QKᵀ/√d) per head, averaged over heads: query [B, S, W], keys [B, L, W] → [B, S, L] (what diffusers' get_attention_scores gives, per head). */
+function headMeanProbabilities(context: NetContext, query: Value, keys: Value, heads: number): Value {
+  const { b } = context;
+  const [batch, queries, width] = query.shape as [number, number, number];
+  const length = keys.shape[1] as number;
+  const size = width / heads;
+  const q = b.transpose(b.reshape(query, [batch, queries, heads, size]), [0, 2, 1, 3]); // [B, H, S, d]
+  const kT = b.transpose(b.reshape(keys, [batch, length, heads, size]), [0, 2, 3, 1]); // [B, H, d, L]
+  const probabilities = b.softmax(b.mul(b.matMul(q, kT), b.scalar(1 / Math.sqrt(size))), -1);
+  return b.reduceMean(probabilities, [1], false);
 }
 
 /** FeedForward with GEGLU: proj → (hidden, gate) halves → hidden · GELU(gate) → net.2. */

@@ -19,6 +19,7 @@ import { parseUnetConfig, type UnetConfig, type UnetTrunkConfig } from './unet-c
 import type { WeightCatalog } from './weight-catalog';
 import type { LoraAdapters } from './lora-layers';
 import type { AttentionLowering } from '../providers/provider-types';
+import { AttentionProbeCollector, selectAttentionLayers, type AttentionProbeOptions, type CrossAttentionLayer } from './attention-probe';
 
 export const UNET_NET = 'unet-2d-condition';
 export const UNET_INPUTS = {
@@ -50,6 +51,12 @@ export interface UnetGraphOptions {
   withResiduals?: boolean;
   /** timestep [B] (one per row, for training) instead of [1] shared by the batch. */
   perSampleTimesteps?: boolean;
+  /**
+   * Also output the cross-attention probabilities of these layers, averaged over heads: one output
+   * attention_probe_00… [B, h·w of the layer, L] per layer (attention-probe.ts). Absent: the default
+   * graph, with the same outputs and cache key as before.
+   */
+  attentionProbe?: AttentionProbeOptions;
 }
 
 /** Options with every default filled in: what the cache key hashes. */
@@ -62,6 +69,8 @@ export interface ResolvedUnetOptions {
   attention: AttentionLowering;
   withResiduals: boolean;
   perSampleTimesteps: boolean;
+  /** Only present when asked for, so that the default graph's cache key does not change. */
+  attentionProbe?: { layers: readonly string[] };
 }
 
 /** The values a UNet forward reads. */
@@ -76,6 +85,8 @@ export interface UnetBodyInputs {
   residuals?: { down: readonly Value[]; mid: Value };
   /** LoRA adapters on the attention projections (lora-layers.ts). */
   lora?: LoraAdapters;
+  /** Records the cross-attention probabilities of chosen layers (attention-probe.ts). */
+  attentionProbe?: AttentionProbeCollector;
 }
 
 /**
@@ -95,9 +106,19 @@ export function buildUnetGraph(config: unknown, catalog: WeightCatalog, options:
     catalog,
     body: (context) => {
       const inputs = declareUnetInputs(context, parsed, resolved);
-      return [{ name: UNET_OUTPUTS.noisePred, value: unetBody(context, parsed, inputs) }];
+      if (!resolved.attentionProbe) return [{ name: UNET_OUTPUTS.noisePred, value: unetBody(context, parsed, inputs) }];
+      const probe = new AttentionProbeCollector(selectAttentionLayers(parsed, resolved.height, resolved.width, resolved.attentionProbe.layers));
+      const noisePred = unetBody(context, parsed, { ...inputs, attentionProbe: probe });
+      return [{ name: UNET_OUTPUTS.noisePred, value: noisePred }, ...probe.outputs()];
     },
   });
+}
+
+/** The layers (in output order: attention_probe_00, …) that `options.attentionProbe` exposes; [] without a probe. */
+export function unetAttentionProbeLayers(config: unknown, options: UnetGraphOptions): CrossAttentionLayer[] {
+  const parsed = parseUnetConfig(config);
+  const resolved = resolveUnetOptions(parsed, options);
+  return resolved.attentionProbe ? selectAttentionLayers(parsed, resolved.height, resolved.width, resolved.attentionProbe.layers) : [];
 }
 
 /** The cache key `buildUnetGraph` would give, without building. */
@@ -122,6 +143,8 @@ export function resolveUnetOptions(config: UnetConfig, options: UnetGraphOptions
     const value = resolved[name];
     if (!Number.isSafeInteger(value) || value < 1) throw new Error(`UNet graph: ${name} must be a positive integer (got ${value})`);
   }
+  // Resolved to explicit layer names (validated here), so the key says exactly what is exposed.
+  if (options.attentionProbe) resolved.attentionProbe = { layers: selectAttentionLayers(config, height, width, options.attentionProbe.layers).map((layer) => layer.name) };
   return resolved;
 }
 
@@ -167,6 +190,7 @@ export function unetBody(netContext: NetContext, config: UnetConfig, inputs: Une
     timeActivation: timeConditioning(netContext, config, inputs.timestep, prefix),
     context: inputs.encoderHiddenStates,
     ...(inputs.lora ? { lora: inputs.lora } : {}),
+    ...(inputs.attentionProbe ? { probe: inputs.attentionProbe } : {}),
   };
 
   const convIn = b.scope('conv_in', () => conv2d(context, childKey(prefix, 'conv_in'), sample, config.blockOutChannels[0] as number, config.convInKernel));
