@@ -20,7 +20,7 @@ import {
 } from '../nets/unet-step';
 import { buildVaeDecoderGraph, VAE_DECODER_INPUTS, VAE_DECODER_OUTPUTS, vaeDecoderGraphKey } from '../nets/vae';
 import { createScheduler, type SchedulerName } from '../schedulers/scheduler';
-import { parseSchedulerConfig } from '../schedulers/scheduler-config';
+import { parseSchedulerConfig, type SchedulerConfigFile } from '../schedulers/scheduler-config';
 import { torchRandn, type TorchSeed } from '../random/torch-randn';
 import { parseImageProcessorConfig, preprocessControlImage, type PixelTensor } from '../imaging/preprocess';
 import { ModelFolderError, requireComponent, type ModelComponent, type ModelFolder } from './model-folder';
@@ -103,6 +103,22 @@ export interface GenerateOptions {
   previewEvery?: number;
   /** Also return the raw VAE output [1, 3, H, W] before clamping (parity checks). */
   keepRawDecode?: boolean;
+  /**
+   * Scheduler config keys put over the model's `scheduler_config.json` before the scheduler is built (the
+   * edit: SD-1.5's DDIM keys, schedulers/ddim-inverse.ts `EDIT_DDIM_CONFIG`). Default: none.
+   */
+  schedulerOverrides?: SchedulerConfigFile;
+  /**
+   * The first model call to run, 0-based (default 0): the given `noise.latents` are the sample at
+   * `timesteps[startStep]`'s noise level (an edit at a strength < 1). Calls before it are skipped, not run.
+   */
+  startStep?: number;
+  /**
+   * Called after every scheduler step with the call's index (into the full timestep list), its timestep and
+   * the new latents [1, C, h, w]; what it returns replaces them (it may return the same array, changed in
+   * place). The edit replaces the latents outside its mask with the inversion's here. Default: none.
+   */
+  afterStep?: (index: number, timestep: number, latents: Float32Array) => Float32Array;
 }
 
 export interface GenerateResult {
@@ -120,7 +136,7 @@ export interface GenerateResult {
   timings: { embeddingMs: number; textMs: number; denoiseMs: number; decodeMs: number; totalMs: number };
 }
 
-interface Geometry {
+export interface Geometry {
   latentChannels: number;
   latentHeight: number;
   latentWidth: number;
@@ -206,8 +222,13 @@ export async function generate(requested: EngineContext, request: GenerateReques
   throwIfAborted(context.signal);
 
   // 3. Initial latents × the scheduler's init_noise_sigma.
-  const scheduler = createScheduler(request.scheduler ?? GENERATE_DEFAULTS.scheduler, parseSchedulerConfig(requireComponent(model, 'scheduler').config));
+  const schedulerConfig = { ...parseSchedulerConfig(requireComponent(model, 'scheduler').config), ...options.schedulerOverrides };
+  const scheduler = createScheduler(request.scheduler ?? GENERATE_DEFAULTS.scheduler, schedulerConfig);
   scheduler.setTimesteps(steps);
+  const startStep = options.startStep ?? 0;
+  if (!Number.isInteger(startStep) || startStep < 0 || startStep >= scheduler.timesteps.length) {
+    throw new Error(`the start step must be an integer from 0 to ${scheduler.timesteps.length - 1} (got ${startStep})`);
+  }
   const latentShape = [1, geometry.latentChannels, geometry.latentHeight, geometry.latentWidth];
   let latents = initialLatents(request.noise, latentShape, scheduler.initNoiseSigma);
 
@@ -225,6 +246,7 @@ export async function generate(requested: EngineContext, request: GenerateReques
   try {
     const timesteps = scheduler.timesteps;
     for (const [index, timestep] of timesteps.entries()) {
+      if (index < startStep) continue;
       throwIfAborted(context.signal);
       const modelInput = scheduler.scaleModelInput(latents, timestep);
       const outputs = await denoiser.run({
@@ -236,9 +258,11 @@ export async function generate(requested: EngineContext, request: GenerateReques
       const noisePred = outputs[GUIDED_STEP_OUTPUTS.noisePred];
       if (!noisePred) throw new Error('the denoising graph returned no noise prediction');
       latents = scheduler.step(noisePred.data as Float32Array, timestep, latents).prevSample;
+      if (options.afterStep) latents = options.afterStep(index, timestep, latents);
       assertFinite(`The scheduler (step ${index + 1})`, { latents: { type: 'float32', dims: latentShape, data: latents } });
       const done = index + 1;
       const elapsedMs = performance.now() - denoiseStarted;
+      const ran = done - startStep;
       options.onProgress?.({
         step: Math.max(1, Math.round((done * steps) / timesteps.length)),
         totalSteps: steps,
@@ -246,7 +270,7 @@ export async function generate(requested: EngineContext, request: GenerateReques
         totalModelCalls: timesteps.length,
         timestep,
         elapsedMs,
-        etaMs: (elapsedMs / done) * (timesteps.length - done),
+        etaMs: (elapsedMs / ran) * (timesteps.length - done),
         preview: previewEvery > 0 && (done % previewEvery === 0 || done === timesteps.length) ? latentPreview(latents, geometry.latentChannels, geometry.latentHeight, geometry.latentWidth) : null,
       });
     }
@@ -286,8 +310,11 @@ function initialLatents(noise: GenerateRequest['noise'], shape: number[], initNo
   return latents;
 }
 
-/** The whole-step graph: UNet + guidance, with the ControlNet inside when a control image is given. */
-async function openDenoiser(context: EngineContext, request: GenerateRequest, geometry: Geometry, textLength: number): Promise<StageSession> {
+/** What the denoising graph depends on: the model, its LoRA and its ControlNet. */
+export type DenoiserRequest = Pick<GenerateRequest, 'model' | 'control' | 'controlnet' | 'lora'>;
+
+/** The whole-step graph: UNet + guidance, with the ControlNet inside when a control image is given (a session to release). */
+export async function openDenoiser(context: EngineContext, request: DenoiserRequest, geometry: Geometry, textLength: number): Promise<StageSession> {
   const { model } = request;
   const unet = requireComponent(model, 'unet');
   const unetWeights = await componentCatalog(context, unet);
@@ -319,18 +346,19 @@ async function openDenoiser(context: EngineContext, request: GenerateRequest, ge
 }
 
 /** The adapters a LoRA request builds into the UNet graph (none at scale 0: the plain graph). */
-function loraOption(request: GenerateRequest): { lora?: LoraGraphOption } {
+function loraOption(request: Pick<GenerateRequest, 'model' | 'lora'>): { lora?: LoraGraphOption } {
   const lora = activeLora(request);
   if (!lora) return {};
   const targets = loraTargets(requireComponent(request.model, 'unet').config).filter((target) => lora.weights.modules.has(target.module));
   return { lora: { targets, rank: lora.weights.rank } };
 }
 
-function activeLora(request: GenerateRequest): GenerateRequest['lora'] | undefined {
+function activeLora(request: Pick<GenerateRequest, 'lora'>): GenerateRequest['lora'] | undefined {
   return request.lora && request.lora.scale !== 0 ? request.lora : undefined;
 }
 
-function loraFeeds(request: GenerateRequest): Record<string, TensorValue> {
+/** The LoRA tensors and scale the denoising graph takes as inputs (none without an active LoRA). */
+export function loraFeeds(request: Pick<GenerateRequest, 'lora'>): Record<string, TensorValue> {
   const lora = activeLora(request);
   if (!lora) return {};
   const { weights, scale } = lora;
@@ -381,7 +409,7 @@ export function controlKeep(request: Pick<GenerateRequest, 'controlStart' | 'con
   return index / calls < start || (index + 1) / calls > end ? 0 : 1;
 }
 
-async function decodeLatents(context: EngineContext, model: ModelFolder, latents: Float32Array, geometry: Geometry, keepRaw: boolean): Promise<{ image: Float32Array; raw: Float32Array | null }> {
+export async function decodeLatents(context: EngineContext, model: ModelFolder, latents: Float32Array, geometry: Geometry, keepRaw: boolean): Promise<{ image: Float32Array; raw: Float32Array | null }> {
   const vae = requireComponent(model, 'vae');
   const weights = await componentCatalog(context, vae);
   const options = {
