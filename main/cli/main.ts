@@ -17,6 +17,7 @@ import { registerSubjectsCommand } from './subjects-command';
 import { registerRecipeCommand } from './recipe-command';
 import { registerReproduceCommand } from './reproduce-command';
 import { registerFinetuneCommand } from './finetune-command';
+import { registerEditCommands } from './edit-command';
 import { registerControlCommand } from './control-command';
 
 const program = new Command('blip-studio')
@@ -32,6 +33,7 @@ registerEmbedCommand(program);
 registerEncodePromptCommand(program);
 registerGenerateCommand(program);
 registerFinetuneCommand(program);
+registerEditCommands(program);
 registerModelsCommand(program);
 registerRecipeCommand(program);
 registerReproduceCommand(program);
