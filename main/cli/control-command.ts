@@ -10,6 +10,7 @@ import { CANNY_DEFAULTS, countEdgePixels, edgeMapRgb, type EdgeMapOptions } from
 import { decodeRgb, type RgbImage } from '../engine/imaging/decode';
 import { writePng } from '../engine/imaging/encode';
 import { registerControlDepthSubcommand } from './control-depth';
+import type { WriteOut } from './cli-output';
 
 /** The source picture cannot be decoded (missing, corrupt, not an image, too large). */
 export class ControlImageError extends Error {
@@ -34,7 +35,6 @@ export interface CannyMapReport {
 }
 
 /** Where the command prints: stdout in the CLI, a collector in tests. */
-export type WriteOut = (text: string) => void;
 
 const threshold = (value: string) => {
   const n = Number(value);

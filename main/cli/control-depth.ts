@@ -12,7 +12,7 @@ import { writePng } from '../engine/imaging/encode';
 import { estimateDepthMap } from '../engine/pipelines/depth-map';
 import { resolveDevice, type EngineContext } from '../engine/pipelines/engine-context';
 import { RuntimeClient } from '../engine/runtime/runtime-client';
-import type { WriteOut } from './control-command';
+import type { WriteOut } from './cli-output';
 import { DEVICE_HELP } from './engine-session';
 
 export interface DepthMapRequest {

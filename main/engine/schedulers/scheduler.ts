@@ -19,11 +19,8 @@ import { PndmScheduler } from './pndm';
 import type { SchedulerConfigFile } from './scheduler-config';
 
 export { parseSchedulerConfig, type SchedulerConfigFile } from './scheduler-config';
-/**
- * DDIM inversion (image → noise) is not a sampler, so it is not in SCHEDULER_NAMES (the samplers a user
- * picks); the edit's inversion builds it directly, in LAVIS's edit config.
- */
-export { DdimInverseScheduler, EDIT_DDIM_CONFIG, editSchedulerConfig } from './ddim-inverse';
+// DDIM inversion (image → noise, ddim-inverse.ts) is not a sampler a user picks, so it is not made here:
+// the edit's inversion builds it directly, in LAVIS's edit config.
 
 export interface StepOptions {
   /** DDIM's η (Song et al. 2020, eq. 16): 0 is deterministic DDIM, 1 is DDPM-like. Other schedulers ignore it. */
