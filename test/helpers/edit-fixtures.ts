@@ -129,7 +129,8 @@ export async function runEditStages(context: EngineContext): Promise<EditStages>
   const reconstructionImage = (await decodeLatents(context, model, latents, geometry, false)).image;
 
   const editLatents: Float32Array[] = [];
-  const edit = await editImage(context, request, { keepRawDecode: true, onLatents: (_index, l) => editLatents.push(l) });
+  // The inversion above is the edit's own (same photo, prompt and steps): reused, it is not run twice.
+  const edit = await editImage(context, { ...request, inversion }, { keepRawDecode: true, onLatents: (_index, l) => editLatents.push(l) });
   return { inversionText, inversion, reconstruction, reconstructionImage, edit, editLatents };
 }
 

@@ -149,6 +149,9 @@ describe('edit parity with the reference (CPU)', () => {
     const request = await kitEditRequest();
     await expect(editImage(context, { ...request, mask: new Float32Array(10) })).rejects.toThrow(/the mask has 10 values/);
     await expect(editImage(context, { ...request, source: { width: 31, height: 48, data: new Uint8Array(31 * 48 * 3) }, mask: new Float32Array(31 * 48) })).rejects.toThrow(/multiple of/);
+    // A previous inversion that does not fit (another size, or too few steps) is refused before any net runs.
+    const inversion = { device: 'cpu', width: request.source.width, height: request.source.height, latents0: new Float32Array(0), trajectory: [new Float32Array(0)], timesteps: [1, 2] };
+    await expect(editImage(context, { ...request, inversion })).rejects.toThrow(/the given inversion .* does not fit/);
   });
 });
 

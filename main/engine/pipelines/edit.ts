@@ -30,6 +30,11 @@ export interface EditRequest extends Omit<GenerateRequest, 'noise' | 'scheduler'
   mask: Float32Array;
   /** The fraction of the steps that run, in (0, 1] (default 1: the whole inverted trajectory). */
   strength?: number;
+  /**
+   * The photo's inversion from before (same photo, steps and LoRA), so editing it again with another
+   * prompt or mask skips the inversion; it must reach at least as many steps as the edit runs.
+   */
+  inversion?: InversionResult;
 }
 
 export interface EditOptions extends Omit<GenerateOptions, 'afterStep' | 'startStep' | 'schedulerOverrides'> {
@@ -76,13 +81,18 @@ export async function editImage(context: EngineContext, request: EditRequest, op
   const factor = source.width / geometry.latentWidth;
   const cells = latentMask(mask, source.width, source.height, factor);
 
-  const inversion = await invertImage(
-    context,
-    { model, image: source, sourceSubject: request.sourceSubject ?? request.targetSubject, prompt: request.prompt, steps, stopAfter: run, ...(request.lora ? { lora: request.lora } : {}) },
-    options.onInversionProgress,
-  );
+  const inversion =
+    request.inversion ??
+    (await invertImage(
+      context,
+      { model, image: source, sourceSubject: request.sourceSubject ?? request.targetSubject, prompt: request.prompt, steps, stopAfter: run, ...(request.lora ? { lora: request.lora } : {}) },
+      options.onInversionProgress,
+    ));
+  if (inversion.trajectory.length < run + 1 || inversion.width !== source.width || inversion.height !== source.height || inversion.timesteps.length !== steps) {
+    throw new Error(`the given inversion (${inversion.width}×${inversion.height}, ${inversion.timesteps.length} steps, ${inversion.trajectory.length - 1} run) does not fit this ${source.width}×${source.height} edit of ${steps} steps (${run} run)`);
+  }
   const { trajectory } = inversion;
-  const { source: _source, sourceSubject: _word, mask: _mask, strength: _strength, ...generateFields } = request;
+  const { source: _source, sourceSubject: _word, mask: _mask, strength: _strength, inversion: _inversion, ...generateFields } = request;
   const { onInversionProgress: _inversionProgress, onLatents, ...generateOptions } = options;
   const result = await generate(
     context,
