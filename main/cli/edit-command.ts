@@ -5,7 +5,7 @@
  * the photo (at its size) or at the output size both land where they were painted. Outside the
  * feathered mask the result keeps the photo's pixels exactly. Ctrl+C stops within a step, writing nothing.
  */
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import sharp, { type OutputInfo } from 'sharp';
 import { writeNpyFile } from '../engine/io/npy-file';
 import { decodeRgb, type RgbImage } from '../engine/imaging/decode';
@@ -20,20 +20,14 @@ import { readLoraForModel, readSubjectEmbeddingFile } from '../engine/pipelines/
 import type { ModelFolder } from '../models/model-folder';
 import { DEVICE_HELP, withEngine } from './engine-session';
 import { ProgressBar } from './progress-bar';
+import { interruptOnCtrlC } from './interrupt';
+import { integerIn, numberIn } from './option-parsers';
+
+const CANCEL_MESSAGE = 'cancelling after this step (Ctrl+C again to quit at once)';
 
 /** Feathering of the painted mask's edge, in pixels (box-blur radius), when none is given. */
 export const DEFAULT_FEATHER_PX = 4;
 
-const integer = (min: number, max: number) => (value: string) => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`expected an integer from ${min} to ${max}.`);
-  return n;
-};
-const number = (min: number, max: number) => (value: string) => {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max) throw new InvalidArgumentError(`expected a number from ${min} to ${max}.`);
-  return n;
-};
 
 interface FitOptions {
   model: string;
@@ -68,17 +62,6 @@ export async function readPaintedMask(path: string, photoSize: { width: number; 
   return mask;
 }
 
-function interruptible(): { signal: AbortSignal; stop: () => void } {
-  const controller = new AbortController();
-  const onInterrupt = () => {
-    if (controller.signal.aborted) process.exit(130);
-    process.stderr.write('\ncancelling after this step (Ctrl+C again to quit at once)\n');
-    controller.abort();
-  };
-  process.on('SIGINT', onInterrupt);
-  return { signal: controller.signal, stop: () => process.off('SIGINT', onInterrupt) };
-}
-
 export function registerEditCommands(program: Command): void {
   program
     .command('invert')
@@ -87,15 +70,15 @@ export function registerEditCommands(program: Command): void {
     .requiredOption('--image <img>', 'the photo (fitted to the output size by cover and centre crop)')
     .requiredOption('--subject <word>', 'what the photo shows, e.g. dog (the inversion prompt is "a <word> <prompt>")')
     .option('--prompt <text>', 'the rest of the inversion prompt', '')
-    .option('--steps <n>', 'inversion steps', integer(1, 1000), INVERSION_DEFAULT_STEPS)
-    .option('--width <px>', 'output width (default: the model’s)', integer(8, 4096))
-    .option('--height <px>', 'output height (default: the model’s)', integer(8, 4096))
+    .option('--steps <n>', 'inversion steps', integerIn(1, 1000), INVERSION_DEFAULT_STEPS)
+    .option('--width <px>', 'output width (default: the model’s)', integerIn(8, 4096))
+    .option('--height <px>', 'output height (default: the model’s)', integerIn(8, 4096))
     .option('--trajectory <npy>', 'also write every step’s latents [steps + 1, C, h, w] (index 0: the encoded photo)')
     .option('--device <name>', DEVICE_HELP, 'auto')
     .requiredOption('--out <npy>', 'the inverted latents [1, C, h, w] (the start of an edit)')
     .action(async (options: FitOptions & { subject: string; prompt: string; steps: number; trajectory?: string; device: string; out: string }, command: Command) => {
       const { dataDir } = command.optsWithGlobals<{ dataDir: string }>();
-      const run = interruptible();
+      const run = interruptOnCtrlC(CANCEL_MESSAGE);
       const bar = new ProgressBar('inverting');
       const started = Date.now();
       try {
@@ -139,14 +122,14 @@ export function registerEditCommands(program: Command): void {
     .option('--source-subject <word>', 'what the photo shows where the mask is (default: --subject)')
     .requiredOption('--prompt <text>', 'the scene, e.g. "on a sofa"')
     .option('--negative <text>', 'negative prompt', '')
-    .option('--steps <n>', 'steps', integer(1, 1000), GENERATE_DEFAULTS.steps)
-    .option('--guidance <g>', 'classifier-free guidance scale', number(0, 100), GENERATE_DEFAULTS.guidanceScale)
-    .option('--strength <s>', 'how much of the trajectory is re-noised and repainted (0 … 1]', number(0.001, 1), 1)
-    .option('--feather <px>', 'soften the mask’s edge over this many pixels', integer(0, 256), DEFAULT_FEATHER_PX)
+    .option('--steps <n>', 'steps', integerIn(1, 1000), GENERATE_DEFAULTS.steps)
+    .option('--guidance <g>', 'classifier-free guidance scale', numberIn(0, 100), GENERATE_DEFAULTS.guidanceScale)
+    .option('--strength <s>', 'how much of the trajectory is re-noised and repainted (0 … 1]', numberIn(0.001, 1), 1)
+    .option('--feather <px>', 'soften the mask’s edge over this many pixels', integerIn(0, 256), DEFAULT_FEATHER_PX)
     .option('--lora <file>', 'a LoRA (e.g. the subject’s fine-tune), applied in the inversion and the edit')
-    .option('--lora-scale <s>', 'the LoRA’s strength', number(-100, 100), 1)
-    .option('--width <px>', 'output width (default: the model’s)', integer(8, 4096))
-    .option('--height <px>', 'output height (default: the model’s)', integer(8, 4096))
+    .option('--lora-scale <s>', 'the LoRA’s strength', numberIn(-100, 100), 1)
+    .option('--width <px>', 'output width (default: the model’s)', integerIn(8, 4096))
+    .option('--height <px>', 'output height (default: the model’s)', integerIn(8, 4096))
     .option('--device <name>', DEVICE_HELP, 'auto')
     .requiredOption('--out <png>', 'the edited photo')
     .action(
@@ -172,7 +155,7 @@ export function registerEditCommands(program: Command): void {
       ) => {
         const { dataDir } = command.optsWithGlobals<{ dataDir: string }>();
         if ((options.reference === undefined) === (options.embedding === undefined)) throw new Error('give the subject as --reference IMG or --embedding NPY (one of them)');
-        const run = interruptible();
+        const run = interruptOnCtrlC(CANCEL_MESSAGE);
         const bar = new ProgressBar('editing');
         const started = Date.now();
         try {

@@ -12,6 +12,7 @@ import { readLoraFile, writeDiffusersLora } from '../engine/weights/lora-weights
 import { writeFileAtomic } from '../files/atomic-write';
 import { DEVICE_HELP, withEngine } from './engine-session';
 import { ProgressBar } from './progress-bar';
+import { interruptOnCtrlC } from './interrupt';
 
 
 interface FinetuneOptions {
@@ -78,18 +79,12 @@ export function registerFinetuneCommand(program: Command): void {
       const seed = options.seed ?? BigInt(randomInt(2 ** 47));
       if (options.seed === undefined) process.stderr.write(`seed ${seed}\n`);
       // Ctrl+C stops after the current step; nothing is written unless the run completes.
-      const controller = new AbortController();
-      const onInterrupt = () => {
-        if (controller.signal.aborted) process.exit(130);
-        process.stderr.write('\nstopping after this step (Ctrl+C again to quit at once); nothing will be written\n');
-        controller.abort();
-      };
-      process.on('SIGINT', onInterrupt);
+      const interrupt = interruptOnCtrlC('stopping after this step (Ctrl+C again to quit at once); nothing will be written');
       const bar = new ProgressBar('fine-tune');
       const started = Date.now();
       try {
         const result = await withEngine(dataDir, options, async (engine, model) => {
-          const context = { ...engine, signal: controller.signal };
+          const context = { ...engine, signal: interrupt.signal };
           const device = await resolveDevice(context);
           const resolution = options.resolution ?? defaultFinetuneResolution(model, device);
           const inputs = await prepareFinetuneInputs(context, { model, photos: options.photo, category: options.category, resolution });
@@ -131,7 +126,7 @@ export function registerFinetuneCommand(program: Command): void {
         }
         throw error;
       } finally {
-        process.off('SIGINT', onInterrupt);
+        interrupt.stop();
       }
     });
 }

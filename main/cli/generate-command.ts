@@ -21,6 +21,8 @@ import { generateOnResolvedDevice } from '../engine/pipelines/resolved-device';
 import { readPixelTensor } from './npy-inputs';
 import { ProgressBar } from './progress-bar';
 import { generateFromLibrary } from './generate-from-library';
+import { interruptOnCtrlC } from './interrupt';
+import { integerIn, numberIn } from './option-parsers';
 import { decodeRgb } from '../engine/imaging/decode';
 import { generationGeometry } from '../engine/pipelines/generate';
 import { CANNY_CONTROL_DEFAULTS, makeControlMapImage, type ControlMapSettings, type DepthEstimator } from '../engine/pipelines/control-map';
@@ -149,17 +151,7 @@ const controlMode = (value: string): ControlMapSettings['mode'] => {
   if (value !== 'canny' && value !== 'depth' && value !== 'image') throw new InvalidArgumentError('expected canny, depth or image.');
   return value;
 };
-const fraction = (value: string) => {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError('expected a number from 0 to 1.');
-  return n;
-};
-
-const integer = (min: number, max: number) => (value: string) => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`expected an integer from ${min} to ${max}.`);
-  return n;
-};
+const fraction = numberIn(0, 1);
 const nonNegative = (value: string) => {
   const n = Number(value);
   if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('expected a non-negative number.');
@@ -202,10 +194,10 @@ export function registerGenerateCommand(program: Command): void {
     .option('--target <word>', 'the category word in the prompt (default: --subject)')
     .requiredOption('--prompt <text>', 'what the subject does, e.g. "swimming underwater"')
     .option('--negative <text>', 'negative prompt', GENERATE_DEFAULTS.negativePrompt)
-    .option('--steps <n>', 'denoising steps', integer(1, 1000), GENERATE_DEFAULTS.steps)
+    .option('--steps <n>', 'denoising steps', integerIn(1, 1000), GENERATE_DEFAULTS.steps)
     .option('--guidance <g>', 'classifier-free guidance scale', nonNegative, GENERATE_DEFAULTS.guidanceScale)
-    .option('--height <px>', 'image height (default: the model’s)', integer(1, 4096))
-    .option('--width <px>', 'image width (default: the model’s)', integer(1, 4096))
+    .option('--height <px>', 'image height (default: the model’s)', integerIn(1, 4096))
+    .option('--width <px>', 'image width (default: the model’s)', integerIn(1, 4096))
     .option('--seed <n>', 'noise seed, as torch.Generator("cpu").manual_seed (default: random, printed)', seed)
     .option('--latents <npy>', 'initial latents [1, C, h, w] instead of a seed')
     .option('--scheduler <name>', SCHEDULER_NAMES.join(' | '), scheduler, GENERATE_DEFAULTS.scheduler)
@@ -221,7 +213,7 @@ export function registerGenerateCommand(program: Command): void {
     .option('--control-start <f>', 'fraction of the steps where control starts (diffusers’ control_guidance_start)', fraction, 0)
     .option('--control-end <f>', 'fraction of the steps where control ends (diffusers’ control_guidance_end)', fraction, 1)
     .option('--prompt-strength <x>', 'prompt strength', nonNegative, 1)
-    .option('--prompt-reps <n>', 'prompt repetitions', integer(1, 1000), 20)
+    .option('--prompt-reps <n>', 'prompt repetitions', integerIn(1, 1000), 20)
     .option('--lora <file>', 'apply a LoRA to the UNet (diffusers pytorch_lora_weights.safetensors or a kohya/A1111 SD-1.5 file)')
     .option('--lora-scale <s>', 'the LoRA’s strength, as diffusers’ cross_attention_kwargs={"scale": s} (0 = no LoRA)', finite, 1)
     .option('--embedding <npy>', 'a subject embedding [1, 16, hidden] (e.g. from finetune) instead of one computed from --reference')
@@ -255,13 +247,7 @@ export function registerGenerateCommand(program: Command): void {
         options.controlPixels !== undefined ? { pixels: readPixelTensor(options.controlPixels) } : options.control !== undefined ? { path: options.control } : undefined;
 
       // Ctrl+C cancels between steps; nothing is written unless the image is complete.
-      const controller = new AbortController();
-      const onInterrupt = () => {
-        if (controller.signal.aborted) process.exit(130);
-        process.stderr.write('\ncancelling after this step (Ctrl+C again to quit at once)\n');
-        controller.abort();
-      };
-      process.on('SIGINT', onInterrupt);
+      const interrupt = interruptOnCtrlC('cancelling after this step (Ctrl+C again to quit at once)');
       const bar = new ProgressBar('denoising');
       try {
         const { result, device, recipe } = await withEngine(dataDir, options, async (context, model) => {
@@ -269,7 +255,7 @@ export function registerGenerateCommand(program: Command): void {
           const madeControl = options.controlFrom !== undefined ? await makeCliControlMap(options, dataDir, model, estimateDepth) : null;
           const control = madeControl !== null ? { path: madeControl.mapFile } : givenControl;
           const run = await generateOnResolvedDevice(
-            { ...context, signal: controller.signal },
+            { ...context, signal: interrupt.signal },
             {
               model,
               subject: reference ? { image: reference, category: options.subject } : { embedding: readSubjectEmbeddingFile(options.embedding!, model) },
@@ -312,7 +298,7 @@ export function registerGenerateCommand(program: Command): void {
         }
         throw error;
       } finally {
-        process.off('SIGINT', onInterrupt);
+        interrupt.stop();
       }
     });
 }
