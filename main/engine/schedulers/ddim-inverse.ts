@@ -13,6 +13,7 @@
  * pipeline builds it directly.
  */
 import { alphasCumprodOf, betaSchedule, rescaleZeroTerminalSnr } from './betas';
+import { ddimPredictions } from './ddim';
 import { numpyArange, roundHalfEven } from './numpy-compat';
 import type { Scheduler, SchedulerStepResult } from './scheduler';
 import { checkInferenceSteps, checkStepInputs, checkTrainingTimestep, notReady } from './scheduler-checks';
@@ -116,26 +117,7 @@ export class DdimInverseScheduler implements Scheduler {
   step(modelOutput: Float32Array, timestep: number, sample: Float32Array): SchedulerStepResult {
     checkStepInputs(NAME, modelOutput, sample);
     const [alphaProd, alphaProdNext] = this.stepAlphas(timestep);
-    const betaProd = f32(1 - alphaProd);
-    const sqrtAlpha = f32(Math.sqrt(alphaProd));
-    const sqrtBeta = f32(Math.sqrt(betaProd));
-    let predOriginal: Float32Array;
-    let predEpsilon: Float32Array;
-    const { predictionType } = this.config;
-    if (predictionType === 'epsilon') {
-      predOriginal = sample.map((x, i) => f32(f32(x - f32(sqrtBeta * modelOutput[i]!)) / sqrtAlpha));
-      predEpsilon = modelOutput;
-    } else if (predictionType === 'sample') {
-      predOriginal = modelOutput.slice();
-      predEpsilon = sample.map((x, i) => f32(f32(x - f32(sqrtAlpha * predOriginal[i]!)) / sqrtBeta));
-    } else {
-      predOriginal = sample.map((x, i) => f32(f32(sqrtAlpha * x) - f32(sqrtBeta * modelOutput[i]!)));
-      predEpsilon = modelOutput.map((v, i) => f32(f32(sqrtAlpha * v) + f32(sqrtBeta * sample[i]!)));
-    }
-    if (this.config.clipSample) {
-      const range = f32(this.config.clipSampleRange);
-      predOriginal = predOriginal.map((x) => Math.min(Math.max(x, -range), range));
-    }
+    const { predOriginal, predEpsilon } = ddimPredictions(this.config.predictionType, modelOutput, sample, alphaProd, this.config.clipSample ? this.config.clipSampleRange : null);
     const directionCoeff = f32(Math.sqrt(f32(1 - alphaProdNext)));
     const sqrtAlphaNext = f32(Math.sqrt(alphaProdNext));
     const prevSample = predOriginal.map((x0, i) => f32(f32(sqrtAlphaNext * x0) + f32(directionCoeff * predEpsilon[i]!)));

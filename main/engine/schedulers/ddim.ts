@@ -116,28 +116,9 @@ export class DdimScheduler implements Scheduler {
     const alphaProd = this.alphasCumprod[checkTrainingTimestep(NAME, timestep, trainSteps)]!;
     const alphaProdPrev = prevTimestep >= 0 ? this.alphasCumprod[checkTrainingTimestep(NAME, prevTimestep, trainSteps)]! : this.#finalAlphaCumprod;
     const betaProd = f32(1 - alphaProd);
-    const sqrtAlpha = f32(Math.sqrt(alphaProd));
-    const sqrtBeta = f32(Math.sqrt(betaProd));
 
-    // 3. x̂_0 and ε̂ ("predicted x_0" of eq. 12).
-    let predOriginal: Float32Array;
-    let predEpsilon: Float32Array;
-    if (predictionType === 'epsilon') {
-      predOriginal = sample.map((x, i) => f32(f32(x - f32(sqrtBeta * modelOutput[i]!)) / sqrtAlpha));
-      predEpsilon = modelOutput;
-    } else if (predictionType === 'sample') {
-      predOriginal = modelOutput.slice();
-      predEpsilon = sample.map((x, i) => f32(f32(x - f32(sqrtAlpha * predOriginal[i]!)) / sqrtBeta));
-    } else {
-      predOriginal = sample.map((x, i) => f32(f32(sqrtAlpha * x) - f32(sqrtBeta * modelOutput[i]!)));
-      predEpsilon = modelOutput.map((v, i) => f32(f32(sqrtAlpha * v) + f32(sqrtBeta * sample[i]!)));
-    }
-
-    // 4. Clip x̂_0.
-    if (clipSample) {
-      const range = f32(this.config.clipSampleRange);
-      predOriginal = predOriginal.map((x) => Math.min(Math.max(x, -range), range));
-    }
+    // 3-4. x̂_0 and ε̂ ("predicted x_0" of eq. 12), x̂_0 clipped.
+    const { predOriginal, predEpsilon } = ddimPredictions(predictionType, modelOutput, sample, alphaProd, clipSample ? this.config.clipSampleRange : null);
 
     // 5. σ_t(η) of eq. 16.
     const betaProdPrev = f32(1 - alphaProdPrev);
@@ -153,4 +134,36 @@ export class DdimScheduler implements Scheduler {
     }
     return { prevSample, predOriginalSample: predOriginal };
   }
+}
+
+/**
+ * x̂_0 and ε̂ from the model's output for each prediction type (diffusers' DDIM step 3, float32 as torch),
+ * x̂_0 clipped to ±`clipRange` when one is given. Shared by DDIM and its inverse.
+ */
+export function ddimPredictions(
+  predictionType: PredictionType,
+  modelOutput: Float32Array,
+  sample: Float32Array,
+  alphaProd: number,
+  clipRange: number | null,
+): { predOriginal: Float32Array; predEpsilon: Float32Array } {
+  const sqrtAlpha = f32(Math.sqrt(alphaProd));
+  const sqrtBeta = f32(Math.sqrt(f32(1 - alphaProd)));
+  let predOriginal: Float32Array;
+  let predEpsilon: Float32Array;
+  if (predictionType === 'epsilon') {
+    predOriginal = sample.map((x, i) => f32(f32(x - f32(sqrtBeta * modelOutput[i]!)) / sqrtAlpha));
+    predEpsilon = modelOutput;
+  } else if (predictionType === 'sample') {
+    predOriginal = modelOutput.slice();
+    predEpsilon = sample.map((x, i) => f32(f32(x - f32(sqrtAlpha * predOriginal[i]!)) / sqrtBeta));
+  } else {
+    predOriginal = sample.map((x, i) => f32(f32(sqrtAlpha * x) - f32(sqrtBeta * modelOutput[i]!)));
+    predEpsilon = modelOutput.map((v, i) => f32(f32(sqrtAlpha * v) + f32(sqrtBeta * sample[i]!)));
+  }
+  if (clipRange !== null) {
+    const range = f32(clipRange);
+    predOriginal = predOriginal.map((x) => Math.min(Math.max(x, -range), range));
+  }
+  return { predOriginal, predEpsilon };
 }
