@@ -9,8 +9,8 @@ import type { ControlImage, ControlMap, ControlMapRequest, ControlSourceRequest,
 import { CONTROL_DEFAULTS } from './contract';
 import { StudioError } from './studio-error';
 import { decodeRgb, type RgbImage } from '../engine/imaging/decode';
-import { makeControlMapImage, type DepthEstimator } from '../engine/pipelines/control-map';
-import { findControlImage, storeControlImage } from '../library/control-images';
+import { controlMapOfFitted, controlSourceStretched, fitControlSource, type DepthEstimator } from '../engine/pipelines/control-map';
+import { readStoredControlImage, storeControlImage } from '../library/control-images';
 import type { GenerationsStore } from '../gallery/generations-store';
 
 /** Control sources larger than this are refused (a map is made at the output size, at most 2048²). */
@@ -19,6 +19,8 @@ export const MAX_CONTROL_SOURCE_PIXELS = 40_000_000;
 export interface ControlEnvironment {
   dataDir: string;
   gallery: GenerationsStore;
+  /** The last source fitted to an output size: moving a slider makes only the map again. */
+  fittedSources: FittedSourceCache;
   /** Depth estimation (the depth model's pipeline), or null when no depth model is installed. */
   estimateDepth: DepthEstimator | null;
 }
@@ -62,17 +64,37 @@ export async function addControlSource(env: ControlEnvironment, request: Control
 
 /** A stored control image by hash, decoded; a missing one is a named error. */
 export async function readControlImage(dataDir: string, id: string, what: string): Promise<RgbImage> {
-  const path = findControlImage(dataDir, id);
-  if (path === null) throw new StudioError('not-found', `The ${what} (sha256 ${id.slice(0, 12)}…) is not in the library: add the picture again.`);
-  return decodeRgb(path);
+  const stored = readStoredControlImage(dataDir, id);
+  if (stored === null) throw new StudioError('not-found', `The ${what} (sha256 ${id.slice(0, 12)}…) is not in the library: add the picture again.`);
+  return decodeRgb(stored.bytes);
+}
+
+/**
+ * The last source fitted to an output size, kept for the live preview: each slider move makes the map
+ * from it instead of reading, checking, decoding and resizing the stored picture again. One entry: the
+ * panel works on one source at a time, and a fitted source is at most 2048² pixels.
+ */
+export class FittedSourceCache {
+  #key: string | null = null;
+  #entry: { fitted: RgbImage; stretched: boolean } | null = null;
+
+  async get(dataDir: string, sourceId: string, width: number, height: number): Promise<{ fitted: RgbImage; stretched: boolean }> {
+    const key = `${sourceId}:${width}x${height}`;
+    if (this.#key === key && this.#entry !== null) return this.#entry;
+    const source = await readControlImage(dataDir, sourceId, 'control source');
+    const entry = { fitted: fitControlSource(source, width, height), stretched: controlSourceStretched(source, width, height) };
+    this.#key = key;
+    this.#entry = entry;
+    return entry;
+  }
 }
 
 export async function makeControlMap(env: ControlEnvironment, request: ControlMapRequest): Promise<ControlMap> {
   const started = performance.now();
-  const source = await readControlImage(env.dataDir, request.sourceId, 'control source');
+  const { fitted, stretched } = await env.fittedSources.get(env.dataDir, request.sourceId, request.width, request.height);
   if (request.mode === 'depth' && !env.estimateDepth) throw new StudioError('unavailable', 'A depth map needs the Depth Anything V2 model: download it in Models & Settings.');
   const settings = { mode: request.mode, low: request.low ?? CONTROL_DEFAULTS.low, high: request.high ?? CONTROL_DEFAULTS.high, l2: request.l2 ?? false };
-  const { map, edgePixels, stretched } = await makeControlMapImage(source, request, settings, env.estimateDepth ?? undefined);
+  const { map, edgePixels } = await controlMapOfFitted(fitted, settings, env.estimateDepth ?? undefined);
   const stored = await storeControlImage(env.dataDir, map);
   return { ...asControlImage(stored), dataUrl: pngDataUrl(stored.png), mode: request.mode, edgePixels, stretched, ms: performance.now() - started };
 }

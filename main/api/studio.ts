@@ -77,7 +77,7 @@ import { requireComponent } from '../models/model-folder';
 import { loraTargets, LoraFileError, readLoraFile } from '../engine/weights/lora-weights';
 import { resolveDevice } from '../engine/pipelines/resolved-device';
 import { FINETUNE_FILES } from '../engine/pipelines/finetune-defaults';
-import { addControlSource, makeControlMap, saveDrawnControlMap, type ControlEnvironment } from './control-requests';
+import { addControlSource, FittedSourceCache, makeControlMap, saveDrawnControlMap, type ControlEnvironment } from './control-requests';
 import { controlFilePath, findControlImage } from '../library/control-images';
 import { ControlModelStore } from '../library/control-model-store';
 import { estimateDepthMap } from '../engine/pipelines/depth-map';
@@ -135,6 +135,7 @@ class StudioService implements Studio {
   readonly #gallery: GenerationsStore;
   readonly #adapters: AdapterStore;
   readonly #controlModels: ControlModelStore;
+  readonly #fittedSources = new FittedSourceCache();
   readonly #reproductions = new ReproductionResults();
   readonly #models: ModelJobs;
   #runtime: RuntimeClient | null = null;
@@ -475,7 +476,7 @@ class StudioService implements Studio {
             const engine: EngineContext = { runtime: this.#runtimeClient(), device: this.library.getSettings().device, cacheDir: join(this.dataDir, 'cache') };
             return estimateDepthMap({ ...engine, device: await resolveDevice(engine) }, { dir: depth.folder }, fitted);
           };
-    return { dataDir: this.dataDir, gallery: this.#gallery, estimateDepth };
+    return { dataDir: this.dataDir, gallery: this.#gallery, fittedSources: this.#fittedSources, estimateDepth };
   }
 
   #allJobs(): JobSummary[] {

@@ -39,10 +39,16 @@ export async function storeControlImage(dataDir: string, image: RgbImage): Promi
   return { sha256, path, width: image.width, height: image.height, png };
 }
 
+/** The bytes of the stored control image with this hash (read once, content checked), with its path; null when absent or altered. */
+export function readStoredControlImage(dataDir: string, sha256: string): { path: string; bytes: Uint8Array } | null {
+  if (!SHA256_HEX.test(sha256)) return null;
+  const path = absoluteDataPath(dataDir, controlFilePath(sha256));
+  if (!existsSync(path)) return null;
+  const bytes = readFileSync(path);
+  return createHash('sha256').update(bytes).digest('hex') === sha256 ? { path, bytes } : null;
+}
+
 /** The absolute path of a stored control image with this hash (content checked), or null. */
 export function findControlImage(dataDir: string, sha256: string): string | null {
-  if (!SHA256_HEX.test(sha256)) return null;
-  const absolute = absoluteDataPath(dataDir, controlFilePath(sha256));
-  if (!existsSync(absolute)) return null;
-  return createHash('sha256').update(readFileSync(absolute)).digest('hex') === sha256 ? absolute : null;
+  return readStoredControlImage(dataDir, sha256)?.path ?? null;
 }

@@ -52,16 +52,19 @@ export async function makeControlMapImage(
   estimateDepth?: DepthEstimator,
 ): Promise<{ map: RgbImage; edgePixels: number | null; stretched: boolean }> {
   const fitted = fitControlSource(source, size.width, size.height);
-  const stretched = controlSourceStretched(source, size.width, size.height);
+  return { ...(await controlMapOfFitted(fitted, settings, estimateDepth)), stretched: controlSourceStretched(source, size.width, size.height) };
+}
+
+/** The map of a source already fitted to the output size (the panel keeps the fitted source while sliders move). */
+export async function controlMapOfFitted(fitted: RgbImage, settings: ControlMapSettings, estimateDepth?: DepthEstimator): Promise<{ map: RgbImage; edgePixels: number | null }> {
   if (settings.mode === 'canny') {
-    const made = cannyControlMap(fitted, { low: settings.low ?? CANNY_CONTROL_DEFAULTS.low, high: settings.high ?? CANNY_CONTROL_DEFAULTS.high, l2Gradient: settings.l2 ?? false });
-    return { ...made, stretched };
+    return cannyControlMap(fitted, { low: settings.low ?? CANNY_CONTROL_DEFAULTS.low, high: settings.high ?? CANNY_CONTROL_DEFAULTS.high, l2Gradient: settings.l2 ?? false });
   }
   if (settings.mode === 'depth') {
     if (!estimateDepth) throw new Error('a depth map needs a depth model (Depth Anything V2)');
-    return { map: grayToRgbMap(await estimateDepth(fitted)), edgePixels: null, stretched };
+    return { map: grayToRgbMap(await estimateDepth(fitted)), edgePixels: null };
   }
-  return { map: fitted, edgePixels: null, stretched };
+  return { map: fitted, edgePixels: null };
 }
 
 /** A one-channel map (e.g. depth 0..255) as the three channels the ControlNet takes. */
