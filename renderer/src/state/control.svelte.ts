@@ -11,7 +11,7 @@ export interface ControlStroke {
 }
 
 /** A blank map to draw on from scratch: black (no edge, far away in depth). */
-const BLANK = 'blank';
+export const BLANK_BASE = 'blank';
 
 /** Preview requests wait this long after the last slider move, so dragging stays smooth. */
 const PREVIEW_DEBOUNCE_MS = 40;
@@ -310,9 +310,8 @@ export class ControlState {
 
   /** The map's source for the canvas: the map's data URL, or the blank marker. */
   get base(): string | null {
-    if (this.#blank) return BLANK;
+    if (this.#blank) return BLANK_BASE;
     return this.#map?.dataUrl ?? null;
   }
 }
 
-export const BLANK_BASE = BLANK;
